@@ -1,0 +1,49 @@
+"""Capped exponential backoff with jitter, shared by the publisher (retry for a while, then give
+up) and the reader (retry forever)."""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from .errors import BrokerUnavailable
+
+RETRYABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError,
+                                               ConnectionError, TimeoutError)
+"""Errors that mean "the broker is not there right now", as opposed to a bad request."""
+
+
+@dataclass
+class Backoff:
+    """Delays of ``initial * 2**n`` seconds, capped, with full jitter so that many servers
+    reconnecting after a Redis restart do not arrive in step.
+
+    ``give_up_after`` (seconds, ``None`` for never) bounds the total time spent retrying; past it
+    ``next_delay`` raises ``BrokerUnavailable``.
+    """
+
+    initial: float = 0.05
+    cap: float = 2.0
+    give_up_after: float | None = None
+    attempts: int = 0
+    _started: float = field(default_factory=time.monotonic)
+
+    def next_delay(self, error: BaseException) -> float:
+        self.attempts += 1
+        ceiling = min(self.cap, self.initial * 2 ** (self.attempts - 1))
+        delay = random.uniform(ceiling / 2, ceiling)
+        if self.give_up_after is not None:
+            left = self.give_up_after - (time.monotonic() - self._started)
+            if left <= 0:
+                raise BrokerUnavailable(f"broker unreachable after {self.attempts} attempts in "
+                                        f"{self.give_up_after:g}s: {error}") from error
+            delay = min(delay, left)
+        return delay
+
+    def reset(self) -> None:
+        self.attempts = 0
+        self._started = time.monotonic()

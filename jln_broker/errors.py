@@ -1,0 +1,38 @@
+"""One family of exceptions, so callers (CLI, REST handlers) map them to exit codes and HTTP
+status in one place."""
+
+from __future__ import annotations
+
+
+class JLNError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+
+class ValidationError(JLNError, ValueError):
+    """Input that breaks a rule of the model or the protocol.
+
+    ``field`` names what is wrong (``actions[1].label``, ``cursor``) so an HTTP 400 body or a CLI
+    message can point at it.
+    """
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
+class TooLarge(ValidationError):
+    """Input over a size limit (HTTP 413 rather than 400)."""
+
+
+class BrokerUnavailable(JLNError, ConnectionError):
+    """Redis (or the Jupyter server we publish through) could not be reached in time."""
+
+
+class PublishRejected(JLNError):
+    """A remote ingest endpoint refused the notification; ``status`` is its HTTP code."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(f"HTTP {status}: {reason}")
+        self.status = status
+        self.reason = reason

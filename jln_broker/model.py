@@ -1,0 +1,268 @@
+"""The notification: one dataclass and the one validation function every entry point uses.
+
+Wire names are JupyterLab's camelCase (``autoClose``, ``displayType``, ``commandId``); Python
+attributes are snake_case. ``validate`` turns a loose mapping (JSON body, CLI flags, a decoded
+stream entry) into a ``Notification`` or raises ``ValidationError`` naming the field and the limit.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from .errors import TooLarge, ValidationError
+
+TYPES = ("default", "info", "success", "warning", "error", "in-progress")
+DISPLAY_TYPES = ("default", "accent", "warn", "link")
+AutoClose = int | Literal[False]
+
+_COMMAND_ID = re.compile(r"^[A-Za-z0-9_.:/-]+$")
+# Audience names become part of a Redis key: no whitespace, no control characters.
+_NAME = re.compile(r"^[^\s\x00-\x1f\x7f]+$")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size rules; the server makes ``max_message_chars`` configurable."""
+
+    max_message_chars: int = 10_000
+    max_short_chars: int = 200
+    max_url_chars: int = 2_048
+    max_actions: int = 5
+    max_data_bytes: int = 8_192
+    max_audience: int = 100
+    max_auto_close_ms: int = 86_400_000
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class Action:
+    """A button on the notification: opens ``link`` or runs ``command_id``, else just dismisses."""
+
+    label: str
+    caption: str = ""
+    display_type: str = "default"
+    link: str | None = None
+    command_id: str | None = None
+    args: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "caption": self.caption,
+                               "displayType": self.display_type}
+        for name, value in (("link", self.link), ("commandId", self.command_id),
+                            ("args", self.args)):
+            if value is not None:
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Notification:
+    """What a publisher sends. The audience (``users``, ``groups``) picks the streams; it is not
+    stored in the entry, so one recipient never learns who else got it."""
+
+    message: str
+    type: str = "info"
+    auto_close: AutoClose = 5000
+    title: str | None = None
+    origin: str | None = None
+    topic: str | None = None
+    link: str | None = None
+    actions: tuple[Action, ...] = ()
+    key: str | None = None
+    expires_at: int | None = None  # milliseconds since the epoch
+    data: dict[str, Any] = field(default_factory=dict)
+    users: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    @property
+    def is_broadcast(self) -> bool:
+        return not self.users and not self.groups
+
+    def expired(self, now_ms: int) -> bool:
+        return self.expires_at is not None and now_ms >= self.expires_at
+
+    def to_dict(self, *, audience: bool = False) -> dict[str, Any]:
+        """The wire form (camelCase), leaving out what is unset."""
+        out: dict[str, Any] = {"message": self.message, "type": self.type,
+                               "autoClose": self.auto_close}
+        optional = (("title", self.title), ("origin", self.origin), ("topic", self.topic),
+                    ("link", self.link), ("key", self.key), ("expiresAt", self.expires_at))
+        out.update((name, value) for name, value in optional if value is not None)
+        if self.actions:
+            out["actions"] = [a.to_dict() for a in self.actions]
+        if self.data:
+            out["data"] = self.data
+        if audience:
+            out.update(users=list(self.users), groups=list(self.groups))
+        return out
+
+
+def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notification:
+    """Check every field of ``raw`` (wire names) and build the Notification."""
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise ValidationError(sorted(unknown)[0], f"unknown field (known: {', '.join(sorted(_FIELDS))})")
+    check = _Checker(limits)
+    auto_close = raw.get("autoClose", 5000)
+    return Notification(
+        message=check.text("message", raw.get("message"), limits.max_message_chars, required=True),
+        type=check.choice("type", raw.get("type", "info"), TYPES),
+        auto_close=check.auto_close("autoClose", auto_close),
+        title=check.text("title", raw.get("title"), limits.max_short_chars),
+        origin=check.text("origin", raw.get("origin"), limits.max_short_chars),
+        topic=check.text("topic", raw.get("topic"), limits.max_short_chars),
+        link=check.url("link", raw.get("link")),
+        actions=check.actions(raw.get("actions")),
+        key=check.text("key", raw.get("key"), limits.max_short_chars),
+        expires_at=check.timestamp("expiresAt", raw.get("expiresAt")),
+        data=check.data("data", raw.get("data")),
+        users=check.names("users", raw.get("users")),
+        groups=check.names("groups", raw.get("groups")),
+    )
+
+
+_FIELDS = frozenset({"message", "type", "autoClose", "title", "origin", "topic", "link",
+                     "actions", "key", "expiresAt", "data", "users", "groups"})
+_ACTION_FIELDS = frozenset({"label", "caption", "displayType", "link", "commandId", "args"})
+
+
+@dataclass(frozen=True)
+class _Checker:
+    """Field checks; each returns the clean value or raises naming ``name``."""
+
+    limits: Limits
+
+    def text(self, name: str, value: Any, limit: int, *, required: bool = False) -> str | None:
+        if value is None:
+            if required:
+                raise ValidationError(name, "is required")
+            return None
+        if not isinstance(value, str):
+            raise ValidationError(name, f"must be text, not {_kind(value)}")
+        if required and not value.strip():
+            raise ValidationError(name, "must not be empty")
+        if len(value) > limit:
+            raise TooLarge(name, f"is {len(value)} characters; the limit is {limit}")
+        return value
+
+    def choice(self, name: str, value: Any, allowed: Iterable[str]) -> str:
+        allowed = tuple(allowed)
+        if value not in allowed:
+            raise ValidationError(name, f"must be one of {', '.join(allowed)}, not {value!r}")
+        return str(value)
+
+    def auto_close(self, name: str, value: Any) -> AutoClose:
+        if value is False:
+            return False
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(name, f"must be milliseconds (a whole number >= 0) or false, "
+                                        f"not {value!r}")
+        if not 0 <= value <= self.limits.max_auto_close_ms:
+            raise ValidationError(name, f"must be between 0 and {self.limits.max_auto_close_ms} "
+                                        f"milliseconds, not {value}")
+        return value
+
+    def url(self, name: str, value: Any) -> str | None:
+        url = self.text(name, value, self.limits.max_url_chars)
+        if url is None:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValidationError(name, f"must be an http(s) URL, not {url[:80]!r}")
+        return url
+
+    def timestamp(self, name: str, value: Any) -> int | None:
+        """Milliseconds since the epoch, or an ISO 8601 time with a time zone."""
+        if value is None:
+            return None
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+            return int(value)
+        if isinstance(value, str):
+            try:
+                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            except ValueError:
+                when = None
+            if when is not None and when.tzinfo is not None:
+                return int(when.timestamp() * 1000)
+        raise ValidationError(name, "must be milliseconds since the epoch or an ISO 8601 time "
+                                    f"with a time zone, not {value!r}")
+
+    def data(self, name: str, value: Any) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ValidationError(name, f"must be a JSON object, not {_kind(value)}")
+        try:
+            size = len(json.dumps(value, separators=(",", ":")).encode())
+        except (TypeError, ValueError) as err:
+            raise ValidationError(name, f"must hold only JSON values ({err})") from None
+        if size > self.limits.max_data_bytes:
+            raise TooLarge(name, f"is {size} bytes as JSON; the limit is "
+                                 f"{self.limits.max_data_bytes}")
+        return value
+
+    def names(self, name: str, value: Any) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str) or not isinstance(value, list | tuple):
+            raise ValidationError(name, f"must be a list of names, not {_kind(value)}")
+        if len(value) > self.limits.max_audience:
+            raise TooLarge(name, f"has {len(value)} names; the limit is {self.limits.max_audience}")
+        for i, item in enumerate(value):
+            self.text(f"{name}[{i}]", item, self.limits.max_short_chars, required=True)
+            if not _NAME.match(item):
+                raise ValidationError(f"{name}[{i}]", "must not contain spaces or control "
+                                                      "characters")
+        return tuple(dict.fromkeys(value))  # drop repeats, keep order
+
+    def actions(self, value: Any) -> tuple[Action, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list | tuple):
+            raise ValidationError("actions", f"must be a list, not {_kind(value)}")
+        if len(value) > self.limits.max_actions:
+            raise TooLarge("actions", f"has {len(value)} actions; the limit is "
+                                      f"{self.limits.max_actions}")
+        return tuple(self.action(f"actions[{i}]", item) for i, item in enumerate(value))
+
+    def action(self, where: str, raw: Any) -> Action:
+        if not isinstance(raw, Mapping):
+            raise ValidationError(where, f"must be an object, not {_kind(raw)}")
+        unknown = set(raw) - _ACTION_FIELDS
+        if unknown:
+            raise ValidationError(f"{where}.{sorted(unknown)[0]}", "unknown field (known: "
+                                  f"{', '.join(sorted(_ACTION_FIELDS))})")
+        short = self.limits.max_short_chars
+        link = self.url(f"{where}.link", raw.get("link"))
+        command_id = self.text(f"{where}.commandId", raw.get("commandId"), short)
+        if command_id is not None and not _COMMAND_ID.match(command_id):
+            raise ValidationError(f"{where}.commandId", f"is not a command id: {command_id!r}")
+        if link and command_id:
+            raise ValidationError(where, "may have a link or a commandId, not both")
+        args = raw.get("args")
+        if args is not None:
+            if command_id is None:
+                raise ValidationError(f"{where}.args", "needs a commandId")
+            args = self.data(f"{where}.args", args)
+        return Action(
+            label=str(self.text(f"{where}.label", raw.get("label"), short, required=True)),
+            caption=self.text(f"{where}.caption", raw.get("caption"), short) or "",
+            display_type=self.choice(f"{where}.displayType", raw.get("displayType", "default"),
+                                     DISPLAY_TYPES),
+            link=link, command_id=command_id, args=args,
+        )
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", tuple: "a list", str: "text", bool: "a boolean",
+            int: "a number", float: "a number", type(None): "null"}.get(type(value),
+                                                                         type(value).__name__)

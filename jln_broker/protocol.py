@@ -1,0 +1,199 @@
+"""The stream protocol, v1: stream names, the two entry forms, delivered records and cursors.
+
+``docs/protocol.md`` describes the same rules for publishers in other languages.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+
+from .errors import ValidationError
+from .model import DEFAULT_LIMITS, Limits, Notification, validate
+
+PAYLOAD_FIELD = "p"
+"""The single field of an entry written by the Python publisher: the msgpack-encoded notification."""
+
+_ENTRY_ID = re.compile(r"^\d+-\d+$")
+_JSON_FIELDS = ("actions", "data", "users", "groups")
+
+
+@dataclass(frozen=True)
+class StreamNames:
+    """Where each audience's notifications live: ``<prefix>:broadcast``, ``<prefix>:user:<name>``,
+    ``<prefix>:group:<name>``. One stream per audience is what lets Redis ACLs give each user
+    read access to their own streams alone."""
+
+    prefix: str = "jln"
+
+    @property
+    def broadcast(self) -> str:
+        return f"{self.prefix}:broadcast"
+
+    def user(self, name: str) -> str:
+        return f"{self.prefix}:user:{name}"
+
+    def group(self, name: str) -> str:
+        return f"{self.prefix}:group:{name}"
+
+    def targets(self, notification: Notification) -> list[str]:
+        """The streams a notification is written to."""
+        if notification.is_broadcast:
+            return [self.broadcast]
+        return [self.user(u) for u in notification.users] + [self.group(g) for g in notification.groups]
+
+    def audience(self, user: str | None, groups: Iterable[str] = ()) -> list[str]:
+        """The streams a reader serving ``user`` (and their ``groups``) is entitled to."""
+        streams = [self.broadcast]
+        if user:
+            streams.append(self.user(user))
+        streams.extend(self.group(g) for g in groups)
+        return list(dict.fromkeys(streams))
+
+
+def encode_entry(notification: Notification) -> dict[str, bytes]:
+    """The publisher's form: one field holding the msgpack notification (audience left out)."""
+    return {PAYLOAD_FIELD: msgpack.packb(notification.to_dict(), use_bin_type=True)}
+
+
+def decode_entry(fields: Mapping[bytes | str, bytes | str], limits: Limits = DEFAULT_LIMITS) -> Notification:
+    """Read either form of an entry; raise ``ValidationError`` for a malformed one."""
+    named = {_text(k): v for k, v in fields.items()}
+    if set(named) == {PAYLOAD_FIELD}:
+        raw = named[PAYLOAD_FIELD]
+        try:
+            payload = msgpack.unpackb(raw if isinstance(raw, bytes) else raw.encode(), raw=False)
+        except (ValueError, msgpack.UnpackException) as err:
+            raise ValidationError(PAYLOAD_FIELD, f"is not msgpack ({err})") from None
+        if not isinstance(payload, dict):
+            raise ValidationError(PAYLOAD_FIELD, "must hold a msgpack map")
+        return validate(payload, limits)
+    return validate(_from_flat({k: _text(v) for k, v in named.items()}), limits)
+
+
+def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
+    """Flat string fields, as ``redis-cli XADD`` writes them, to wire values.
+
+    ``autoClose`` and ``expiresAt`` are digits (or ``false``); ``actions``, ``data``, ``users``
+    and ``groups`` are JSON text; fields the model does not know are kept in ``data``.
+    """
+    out: dict[str, Any] = {}
+    extra: dict[str, str] = {}
+    for name, value in flat.items():
+        if name == "autoClose":
+            out[name] = False if value.strip().lower() == "false" else _digits(name, value)
+        elif name == "expiresAt":
+            out[name] = int(value) if value.strip().isdigit() else value
+        elif name in _JSON_FIELDS:
+            try:
+                out[name] = json.loads(value)
+            except json.JSONDecodeError as err:
+                raise ValidationError(name, f"is not valid JSON ({err.msg})") from None
+        elif name in ("message", "type", "title", "origin", "topic", "link", "key"):
+            out[name] = value
+        else:
+            extra[name] = value
+    if extra:
+        data = out.setdefault("data", {})
+        if isinstance(data, dict):
+            out["data"] = {**extra, **data}
+    return out
+
+
+def _digits(name: str, value: str) -> int:
+    if not value.strip().isdigit():
+        raise ValidationError(name, f"must be digits (milliseconds) or false, not {value!r}")
+    return int(value)
+
+
+def _text(value: bytes | str) -> str:
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ValidationError("entry", "holds text that is not UTF-8") from None
+    return value
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A notification as read back: its identity is the stream and the entry id, and the entry id's
+    millisecond part is when Redis received it (the server clock)."""
+
+    stream: str
+    entry_id: str
+    notification: Notification
+
+    @property
+    def id(self) -> str:
+        return f"{self.stream}/{self.entry_id}"
+
+    @property
+    def created_at(self) -> int:
+        return int(self.entry_id.split("-", 1)[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """The form the server sends to browsers."""
+        return {"id": self.id, "stream": self.stream, "createdAt": self.created_at,
+                **self.notification.to_dict()}
+
+
+def entry_id_key(entry_id: str) -> tuple[int, int]:
+    """Sort key of an entry id: ``"1700000000000-3"`` -> ``(1700000000000, 3)``."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A reader's position: the last entry id seen, per stream.
+
+    Per-stream ids make it exact even when two streams hold entries with the same millisecond id.
+    A stream the cursor does not name (a group joined later) is read from the cursor's newest
+    millisecond onwards: the cursor stands for a moment in time.
+    """
+
+    positions: Mapping[str, str]
+
+    def position(self, stream: str) -> str:
+        if stream in self.positions:
+            return self.positions[stream]
+        newest = max((entry_id_key(i) for i in self.positions.values()), default=(0, 0))
+        return f"{newest[0]}-0" if newest[0] else "0-0"
+
+    def advanced(self, stream: str, entry_id: str) -> Cursor:
+        """A new cursor past ``entry_id`` on ``stream`` (never moving backwards)."""
+        current = self.positions.get(stream)
+        if current is not None and entry_id_key(current) >= entry_id_key(entry_id):
+            return self
+        return Cursor({**self.positions, stream: entry_id})
+
+    def restricted(self, streams: Iterable[str]) -> Cursor:
+        """Positions for exactly ``streams``, filling the ones this cursor does not name."""
+        return Cursor({s: self.position(s) for s in streams})
+
+    def encode(self) -> str:
+        """One opaque, URL-safe string."""
+        text = json.dumps(dict(sorted(self.positions.items())), separators=(",", ":"))
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        try:
+            padded = text + "=" * (-len(text) % 4)
+            positions = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        except (binascii.Error, ValueError):
+            raise ValidationError("cursor", "is not a cursor this server issued") from None
+        if not isinstance(positions, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and _ENTRY_ID.match(v)
+            for k, v in positions.items()
+        ):
+            raise ValidationError("cursor", "is not a cursor this server issued")
+        return cls(positions)

@@ -1,0 +1,1 @@
+"""jln_server: the Jupyter server extension that pushes notifications to JupyterLab."""
