@@ -54,7 +54,7 @@ def async_client(url: str, *, socket_timeout: float | None = 10.0) -> redis.asyn
 
         return fakeredis.FakeAsyncRedis(server=_memory_server(url))
     return redis.asyncio.Redis.from_url(
-        url, socket_timeout=socket_timeout, socket_connect_timeout=5, socket_keepalive=True,
+        url, socket_timeout=socket_timeout, **_tcp_options(url),
         retry=redis.asyncio.retry.Retry(NoBackoff(), 0),  # our Backoff decides, not redis-py
     )
 
@@ -64,5 +64,12 @@ def sync_client(url: str) -> redis.Redis:
         import fakeredis
 
         return fakeredis.FakeRedis(server=_memory_server(url))
-    return redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5,
-                                socket_keepalive=True, retry=redis.retry.Retry(NoBackoff(), 0))
+    return redis.Redis.from_url(url, socket_timeout=10, **_tcp_options(url),
+                                retry=redis.retry.Retry(NoBackoff(), 0))
+
+
+def _tcp_options(url: str) -> dict[str, Any]:
+    """Keepalive notices a dead peer on TCP; unix sockets take neither option."""
+    if scheme_of(url) == "unix":
+        return {}
+    return {"socket_connect_timeout": 5, "socket_keepalive": True}
