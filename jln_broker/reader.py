@@ -74,23 +74,52 @@ async def current_cursor(client: redis.asyncio.Redis, streams: Sequence[str]) ->
     for stream in streams:
         pipe.xrevrange(stream, count=1)
     newest = await pipe.execute()
-    return Cursor({s: (_text(e[0][0]) if e else "0-0") for s, e in zip(streams, newest)})
+    return Cursor({stream: (_text(entries[0][0]) if entries else "0-0")
+                   for stream, entries in zip(streams, newest, strict=True)})
 
 
-async def replay(client: redis.asyncio.Redis, decoder: Decoder, since: Cursor, until: Cursor,
-                 *, limit: int = 1000) -> list[Delivered]:
-    """What lies after ``since`` and up to ``until`` on every stream of ``until``, oldest first:
-    the gap a reconnecting client missed. At most ``limit`` per stream, the newest ones."""
-    pipe = client.pipeline(transaction=False)
+@dataclass(frozen=True)
+class Page:
+    """Part of a range of entries, and the cursor to ask for the next part with."""
+
+    items: list[Delivered]
+    cursor: Cursor
+    more: bool
+
+
+async def read_range(client: redis.asyncio.Redis, decoder: Decoder, since: Cursor, until: Cursor,
+                     *, count: int = 500) -> Page:
+    """The oldest ``count`` entries after ``since`` and up to ``until``, across ``until``'s
+    streams: what a reconnecting client or a poll missed. Page through with ``Page.cursor``
+    until ``more`` is false; the last page's cursor is never behind ``until``."""
     streams = list(until.positions)
+    pipe = client.pipeline(transaction=False)
     for stream in streams:
-        pipe.xrevrange(stream, max=until.positions[stream],
-                       min=f"({since.position(stream)}", count=limit)
+        pipe.xrange(stream, min=f"({since.position(stream)}", max=until.positions[stream],
+                    count=count)
+    replies = await pipe.execute()
+    found = sorted(((entry_id_key(_text(raw_id)), stream, (raw_id, fields))
+                    for stream, entries in zip(streams, replies, strict=True)
+                    for raw_id, fields in entries), key=lambda t: t[0])
+    more = len(found) > count or any(len(entries) == count for entries in replies)
+    taken = found[:count]
+    cursor = since.restricted(streams)
+    for _, stream, (raw_id, _) in taken:
+        cursor = cursor.advanced(stream, _text(raw_id))
+    if not more:
+        for stream, position in until.positions.items():
+            cursor = cursor.advanced(stream, position)
     now_ms = int(time.time() * 1000)
-    found: list[Delivered] = []
-    for stream, entries in zip(streams, await pipe.execute()):
-        found.extend(decoder.decode(stream, list(reversed(entries)), now_ms))
-    return sorted(found, key=lambda d: entry_id_key(d.entry_id))
+    items = [d for _, stream, entry in taken for d in decoder.decode(stream, [entry], now_ms)]
+    return Page(items, cursor, more)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What one read brought, and the reader's cursor just after it."""
+
+    items: list[Delivered]
+    cursor: Cursor
 
 
 class StreamReader:
@@ -130,7 +159,7 @@ class StreamReader:
                 await self._down(err, backoff)
         return self._cursor
 
-    async def batches(self) -> AsyncIterator[list[Delivered]]:
+    async def batches(self) -> AsyncIterator[Batch]:
         """The endless sequence of non-empty batches; cancel the consuming task to stop."""
         cursor = await self.start()
         backoff = Backoff(cap=5.0)
@@ -147,7 +176,7 @@ class StreamReader:
             self._cursor = cursor
             if batch:
                 self.stats.delivered += len(batch)
-                yield batch
+                yield Batch(batch, cursor)
 
     def _consume(self, reply: Any, cursor: Cursor) -> tuple[list[Delivered], Cursor]:
         """Decode a reply and move the cursor past every entry in it, malformed ones included."""
