@@ -34,8 +34,8 @@ def redact(url: str) -> str:
     """The URL without its password or token, for messages and logs."""
     parts = urlsplit(url)
     if parts.password:
-        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
-    return parts._replace(query="").geturl()
+        url = url.replace(f":{parts.password}@", ":***@", 1)
+    return url.split("?", 1)[0]
 
 
 def _memory_server(url: str) -> Any:

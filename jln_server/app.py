@@ -1,0 +1,118 @@
+"""The ``JLN`` server extension: its configuration, and the pieces it starts and stops.
+
+Every setting is a trait with help text, so ``jupyter server --help-all`` documents it and it
+can be set in ``jupyter_server_config.py`` (``c.JLN.redis_url = ...``) or on the command line
+(``--JLN.redis_url=...``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, List, TraitError, Unicode, default, validate
+
+from jln_broker.connection import async_client, redact, scheme_of
+from jln_broker.model import Limits
+from jln_broker.protocol import StreamNames
+from jln_broker.publisher import AsyncPublisher
+from jln_broker.reader import Decoder
+
+from .fanout import Fanout
+from .handlers import routes
+from .identity import PublishPolicy, find_owner
+from .ratelimit import RateLimiter
+from .service import NotifyService
+
+BLOCK_MS = 5000
+
+
+class JLN(ExtensionApp):
+    """Live notifications for JupyterLab, pushed from Redis Streams."""
+
+    name = "jln_server"
+    load_other_extensions = True
+
+    redis_url = Unicode(
+        help="""Broker URL: redis://, rediss:// or unix:// for a Redis server, or memory:// for
+        the embedded in-process broker (single server, nothing kept across restarts).
+        Defaults to the JLN_URL environment variable, else memory://.""",
+    ).tag(config=True)
+    prefix = Unicode("jln", help="Prefix of the Redis stream keys (jln:broadcast, ...).").tag(
+        config=True)
+    max_stream_length = Int(
+        10_000, help="Streams are trimmed to about this many entries (XADD MAXLEN ~).").tag(
+        config=True)
+    max_message_chars = Int(
+        10_000, help="Longest accepted notification message, in characters.").tag(config=True)
+    poll_interval = Float(
+        30.0, help="Seconds between the browser's polls while its WebSocket is down.").tag(
+        config=True)
+    send_queue_limit = Int(
+        1000, help="""Frames waiting for one WebSocket client before it is cut off as too slow
+        (it reconnects and resumes from its cursor).""").tag(config=True)
+    ingest_rate_limit = Float(
+        20.0, help="""Notifications a second one client address may publish through the REST
+        ingest, on average; 0 turns the limit off.""").tag(config=True)
+    ingest_burst = Int(
+        100, help="Notifications one client address may publish at once before the rate "
+                  "limit applies.").tag(config=True)
+    publisher_secret = Unicode(
+        help="""Shared secret that lets a request (header X-JLN-Secret) notify every user or
+        any user or group, as a CI system or an admin would. Defaults to the JLN_SECRET
+        environment variable; empty means only the server's owner can be notified under
+        JupyterHub.""",
+    ).tag(config=True)
+    user = Unicode(
+        "", help="""Whose notifications this server shows. Default: JupyterHub's user, else the
+        operating-system account running the server.""").tag(config=True)
+    groups = List(
+        Unicode(), help="""Groups whose notifications this server also shows, where the
+        identity provider supplies none.""").tag(config=True)
+
+    @default("redis_url")
+    def _default_redis_url(self) -> str:
+        return os.environ.get("JLN_URL", "memory://")
+
+    @default("publisher_secret")
+    def _default_publisher_secret(self) -> str:
+        return os.environ.get("JLN_SECRET", "")
+
+    @validate("redis_url")
+    def _check_redis_url(self, proposal: dict[str, Any]) -> str:
+        url: str = proposal["value"]
+        try:
+            scheme = scheme_of(url)
+        except ValueError as err:
+            raise TraitError(str(err)) from None
+        if scheme in ("http", "https"):
+            raise TraitError(f"JLN.redis_url must be a Redis or memory:// URL, not {url!r}")
+        return url
+
+    def initialize_settings(self) -> None:
+        owner = find_owner(self.user, self.groups)
+        names = StreamNames(self.prefix)
+        limits = Limits(max_message_chars=self.max_message_chars)
+        fanout = Fanout(async_client(self.redis_url, socket_timeout=BLOCK_MS / 1000 + 10),
+                        owner.streams(names), Decoder(limits),
+                        queue_limit=self.send_queue_limit, block_ms=BLOCK_MS)
+        publisher = AsyncPublisher(self.redis_url, prefix=self.prefix,
+                                   maxlen=self.max_stream_length, limits=limits, retry_for=2.0)
+        self.service = NotifyService(
+            owner=owner, limits=limits, fanout=fanout, publisher=publisher,
+            policy=PublishPolicy(owner, self.publisher_secret),
+            limiter=RateLimiter(self.ingest_rate_limit, self.ingest_burst),
+            poll_interval=self.poll_interval)
+        self.log.info("JLN: notifications for %s from %s (%s)", owner.name,
+                      redact(self.redis_url), ", ".join(fanout.streams))
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(routes(self.service))
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        self.service.fanout.start()
+
+    async def stop_extension(self) -> None:
+        await self.service.fanout.stop()
+        await self.service.publisher.close()

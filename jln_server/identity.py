@@ -1,0 +1,70 @@
+"""Who this server serves, and who may publish to whom.
+
+A Jupyter server belongs to one person: standalone, the OS account running it (jupyter_server's
+own identity is a random name made afresh at each start, useless as a Redis key); under
+JupyterHub, the hub user. Its audience is broadcast, that user, and that user's groups.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hmac
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jln_broker.model import Notification
+from jln_broker.protocol import StreamNames
+
+
+class Forbidden(Exception):
+    """The requester may not publish to that audience (HTTP 403)."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The person this server serves."""
+
+    name: str
+    groups: tuple[str, ...] = ()
+    under_hub: bool = False
+
+    def streams(self, names: StreamNames) -> list[str]:
+        return names.audience(self.name, self.groups)
+
+
+def find_owner(configured_user: str, configured_groups: Iterable[str],
+               env: Mapping[str, str] = os.environ) -> Owner:
+    """The owner from config, else the hub's ``JUPYTERHUB_USER``, else the OS account."""
+    under_hub = "JUPYTERHUB_USER" in env or "JUPYTERHUB_API_TOKEN" in env
+    name = configured_user or env.get("JUPYTERHUB_USER") or getpass.getuser()
+    return Owner(name, tuple(dict.fromkeys(configured_groups)), under_hub)
+
+
+def hub_user(current_user: Any) -> Mapping[str, Any]:
+    """The JupyterHub user model jupyter_server attaches under JupyterHub, or an empty one."""
+    model = getattr(current_user, "hub_user", None)
+    return model if isinstance(model, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class PublishPolicy:
+    """Anyone authenticated may notify the owner. Broadcast and other audiences need a standalone
+    server (its one user is everyone it serves), the publisher secret, or a hub admin."""
+
+    owner: Owner
+    secret: str = ""
+
+    def check(self, notification: Notification, current_user: Any, secret: str | None) -> None:
+        if notification.users == (self.owner.name,) and not notification.groups:
+            return
+        if not self.owner.under_hub:
+            return
+        if self.secret and secret and hmac.compare_digest(self.secret, secret):
+            return
+        if hub_user(current_user).get("admin"):
+            return
+        raise Forbidden(f"only the owner ({self.owner.name}) may be notified from here; "
+                        "broadcast and other users or groups need the publisher secret "
+                        "(X-JLN-Secret header) or a JupyterHub admin")
