@@ -1,0 +1,74 @@
+"""A WebSocket client for tests: JSON frames read with a deadline, so a bug fails a test instead
+of hanging it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlencode
+
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import WebSocketClientConnection, websocket_connect
+
+FRAME_TIMEOUT = 10.0
+"""Seconds a test waits for a frame it expects before failing."""
+
+
+class Client:
+    """A WebSocket client that reads JSON frames with a deadline."""
+
+    def __init__(self, conn: WebSocketClientConnection) -> None:
+        self.conn = conn
+
+    async def frame(self, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        """The next frame; fails on a close or when none comes in time."""
+        text = await asyncio.wait_for(self.conn.read_message(), timeout)
+        assert text is not None, (
+            f"socket closed: {self.conn.close_code} {self.conn.close_reason}")
+        return dict(json.loads(text))
+
+    async def hello(self) -> dict[str, Any]:
+        first = await self.frame()
+        assert first["type"] == "hello", first
+        return first
+
+    async def notifications(self, count: int, timeout: float = FRAME_TIMEOUT
+                            ) -> tuple[list[dict[str, Any]], str, int]:
+        """Read frames until ``count`` notifications came; returns them, the last cursor and
+        how many frames carried them."""
+        items: list[dict[str, Any]] = []
+        cursor, frames = "", 0
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(items) < count:
+            left = deadline - asyncio.get_running_loop().time()
+            got = await self.frame(max(left, 0.01))
+            assert got["type"] == "notifications", got
+            items.extend(got["notifications"])
+            cursor, frames = got["cursor"], frames + 1
+        return items, cursor, frames
+
+    async def nothing_more(self, wait: float = 0.5) -> None:
+        """Assert no frame arrives within ``wait`` seconds."""
+        try:
+            text = await asyncio.wait_for(self.conn.read_message(), wait)
+        except asyncio.TimeoutError:
+            return
+        raise AssertionError(f"unexpected frame: {text}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def ws_url(http_url: str, path: str = "jln/api/ws") -> str:
+    return "ws" + http_url[len("http"):].rstrip("/") + "/" + path
+
+
+async def connect(url: str, token: str | None = None, **params: str) -> Client:
+    """Open a WebSocket to ``url`` (ws://...) with ``token`` and query ``params``."""
+    query = urlencode(params)
+    headers = {"Authorization": f"token {token}"} if token else {}
+    request = HTTPRequest(url + (f"?{query}" if query else ""), headers=headers,
+                          connect_timeout=FRAME_TIMEOUT, request_timeout=FRAME_TIMEOUT)
+    conn = await asyncio.wait_for(websocket_connect(request), FRAME_TIMEOUT)
+    return Client(conn)
