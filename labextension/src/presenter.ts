@@ -1,0 +1,370 @@
+import type { Notification } from '@jupyterlab/apputils';
+import type { ReadonlyJSONObject } from '@lumino/coreutils';
+
+import { ServerClock } from './clock';
+import {
+  IDeliveredNotification,
+  INotificationAction,
+  NOTIFICATION_TYPES,
+  NotificationType
+} from './model';
+
+/**
+ * Shows delivered notifications through JupyterLab's notification manager.
+ *
+ * Applies the user's settings (toasts, minimum toast type, do not disturb),
+ * updates keyed notifications in place, and turns actions into safe
+ * callbacks: links open in a new tab for http(s) only, commands run only when
+ * the settings allow them. Messages are plain text: nothing here builds HTML.
+ */
+export class Presenter {
+  /**
+   * Construct a presenter.
+   */
+  constructor(options: Presenter.IOptions) {
+    this._manager = options.manager;
+    this._commands = options.commands;
+    this._clock = options.clock ?? new ServerClock();
+    this._openWindow = options.openWindow ?? Presenter.openInNewTab;
+    this._staleAfterMs = options.staleAfterMs ?? Presenter.STALE_AFTER_MS;
+    this._maxKeys = options.maxKeys ?? 500;
+    this._settings = { ...Presenter.DEFAULT_SETTINGS };
+  }
+
+  /**
+   * The settings in force.
+   */
+  get settings(): Readonly<Presenter.ISettings> {
+    return this._settings;
+  }
+
+  /**
+   * Change some settings; the others keep their value.
+   */
+  configure(settings: Partial<Presenter.ISettings>): void {
+    this._settings = { ...this._settings, ...settings };
+  }
+
+  /**
+   * Show a batch of notifications, oldest first.
+   *
+   * @returns the manager ids, one per notification shown or updated.
+   */
+  present(notifications: ReadonlyArray<IDeliveredNotification>): string[] {
+    const ids: string[] = [];
+    for (const notification of notifications) {
+      const id = this.presentOne(notification);
+      if (id !== null) {
+        ids.push(id);
+      }
+    }
+    return ids;
+  }
+
+  /**
+   * Show one notification, or update the one with the same key.
+   *
+   * @returns the manager id, or `null` when the notification has expired.
+   */
+  presentOne(notification: IDeliveredNotification): string | null {
+    if (
+      notification.expiresAt !== undefined &&
+      notification.expiresAt <= this._clock.now()
+    ) {
+      return null;
+    }
+    const message = this.messageOf(notification);
+    const options: Notification.IOptions<ReadonlyJSONObject> = {
+      autoClose: this.autoCloseOf(notification),
+      actions: this._actionsOf(notification),
+      data: this._dataOf(notification)
+    };
+    const key = notification.key;
+    if (key !== undefined) {
+      const existing = this._keys.get(key);
+      if (existing !== undefined && this._manager.has(existing)) {
+        const updated = this._manager.update({
+          id: existing,
+          message,
+          type: notification.type,
+          ...options
+        });
+        if (updated) {
+          this._remember(key, existing);
+          return existing;
+        }
+      }
+    }
+    const id = this._manager.notify(message, notification.type, options);
+    if (key !== undefined) {
+      this._remember(key, id);
+    }
+    return id;
+  }
+
+  /**
+   * The text shown: title and message, and the age when it is not fresh.
+   */
+  messageOf(notification: IDeliveredNotification): string {
+    const text = notification.title
+      ? `${notification.title}: ${notification.message}`
+      : notification.message;
+    const age = this._clock.ageOf(notification.createdAt);
+    if (age < Presenter.SHOW_AGE_AFTER_MS) {
+      return text;
+    }
+    return `${text} (${ServerClock.formatAge(age)})`;
+  }
+
+  /**
+   * The `autoClose` to use: `0` (notification center only) when settings or
+   * age say no toast, else what the sender asked for.
+   */
+  autoCloseOf(notification: IDeliveredNotification): number | false {
+    const settings = this._settings;
+    if (settings.doNotDisturb || !settings.toasts) {
+      return 0;
+    }
+    if (
+      Presenter.typeRank(notification.type) <
+      Presenter.typeRank(settings.minimumToastType)
+    ) {
+      return 0;
+    }
+    if (this._clock.ageOf(notification.createdAt) > this._staleAfterMs) {
+      return 0;
+    }
+    return notification.autoClose;
+  }
+
+  private _actionsOf(
+    notification: IDeliveredNotification
+  ): Notification.IAction[] {
+    const actions: Notification.IAction[] = (notification.actions ?? []).map(
+      action => this._actionOf(action)
+    );
+    const link = notification.link;
+    if (link && !(notification.actions ?? []).some(a => a.link === link)) {
+      actions.push(
+        this._actionOf({
+          label: 'Open',
+          caption: link,
+          displayType: 'link',
+          link
+        })
+      );
+    }
+    return actions;
+  }
+
+  private _actionOf(action: INotificationAction): Notification.IAction {
+    return {
+      label: action.label,
+      caption: action.caption || action.link || action.commandId || '',
+      displayType: action.displayType,
+      callback: () => this._runAction(action)
+    };
+  }
+
+  private _runAction(action: INotificationAction): void {
+    if (action.link !== undefined) {
+      const url = Presenter.safeUrl(action.link);
+      if (url === null) {
+        this._warn(
+          `JLN refused to open a link that is not http(s): ${action.link}`
+        );
+      } else {
+        this._openWindow(url);
+      }
+    }
+    const commandId = action.commandId;
+    if (commandId === undefined) {
+      return;
+    }
+    if (!this._settings.allowedCommands.includes(commandId)) {
+      this._warn(
+        `JLN refused to run the command "${commandId}": it is not in the allowed commands setting.`
+      );
+      return;
+    }
+    this._commands.execute(commandId, action.args ?? {}).catch(reason => {
+      this._warn(`The command "${commandId}" failed: ${String(reason)}`);
+    });
+  }
+
+  private _dataOf(notification: IDeliveredNotification): ReadonlyJSONObject {
+    const jln: { [key: string]: string | number } = {
+      id: notification.id,
+      stream: notification.stream,
+      createdAt: notification.createdAt
+    };
+    for (const name of ['origin', 'topic', 'key', 'link'] as const) {
+      const value = notification[name];
+      if (value !== undefined) {
+        jln[name] = value;
+      }
+    }
+    return notification.data === undefined
+      ? { jln }
+      : { jln, payload: notification.data };
+  }
+
+  private _remember(key: string, id: string): void {
+    this._keys.delete(key);
+    this._keys.set(key, id);
+    while (this._keys.size > this._maxKeys) {
+      const oldest = this._keys.keys().next().value;
+      if (oldest === undefined) {
+        break;
+      }
+      this._keys.delete(oldest);
+    }
+  }
+
+  private _warn(message: string): void {
+    console.warn(message);
+    this._manager.notify(message, 'warning', { autoClose: 5000 });
+  }
+
+  private _clock: ServerClock;
+  private _commands: Presenter.ICommands;
+  private _keys = new Map<string, string>();
+  private _manager: Presenter.INotificationManager;
+  private _maxKeys: number;
+  private _openWindow: (url: string) => void;
+  private _settings: Presenter.ISettings;
+  private _staleAfterMs: number;
+}
+
+/**
+ * A namespace for Presenter statics.
+ */
+export namespace Presenter {
+  /**
+   * Notifications older than this (server clock) go to the center without a
+   * toast: a replay after a long absence should not flood the screen.
+   */
+  export const STALE_AFTER_MS = 10 * 60 * 1000;
+
+  /**
+   * Notifications older than this show their age in the message.
+   */
+  export const SHOW_AGE_AFTER_MS = 60 * 1000;
+
+  /**
+   * The part of JupyterLab's `NotificationManager` the presenter uses.
+   */
+  export interface INotificationManager {
+    notify(
+      message: string,
+      type: Notification.TypeOptions,
+      options: Notification.IOptions<ReadonlyJSONObject>
+    ): string;
+    update(args: Notification.IUpdate<ReadonlyJSONObject>): boolean;
+    has(id: string): boolean;
+  }
+
+  /**
+   * The part of the command registry the presenter uses.
+   */
+  export interface ICommands {
+    execute(id: string, args?: ReadonlyJSONObject): Promise<unknown>;
+  }
+
+  /**
+   * The user's display settings.
+   */
+  export interface ISettings {
+    /**
+     * Whether toasts are shown at all.
+     */
+    toasts: boolean;
+    /**
+     * The lowest type that gets a toast.
+     */
+    minimumToastType: NotificationType;
+    /**
+     * Never show toasts.
+     */
+    doNotDisturb: boolean;
+    /**
+     * The commands actions may run.
+     */
+    allowedCommands: ReadonlyArray<string>;
+  }
+
+  /**
+   * The settings before the setting registry has answered.
+   */
+  export const DEFAULT_SETTINGS: ISettings = {
+    toasts: true,
+    minimumToastType: 'default',
+    doNotDisturb: false,
+    allowedCommands: [
+      'docmanager:open',
+      'filebrowser:open-path',
+      'help:open',
+      'apputils:display-notifications'
+    ]
+  };
+
+  /**
+   * The options of a presenter.
+   */
+  export interface IOptions {
+    /**
+     * The notification manager, usually `Notification.manager`.
+     */
+    manager: INotificationManager;
+    /**
+     * The command registry actions run commands with.
+     */
+    commands: ICommands;
+    /**
+     * The server clock, for ages and expiry.
+     */
+    clock?: ServerClock;
+    /**
+     * How links are opened; defaults to a new tab without opener.
+     */
+    openWindow?: (url: string) => void;
+    /**
+     * The age after which a notification gets no toast, in ms.
+     */
+    staleAfterMs?: number;
+    /**
+     * How many keys to remember for in-place updates.
+     */
+    maxKeys?: number;
+  }
+
+  /**
+   * The rank of a type, from 0 (default) to 5 (error).
+   */
+  export function typeRank(type: NotificationType): number {
+    return NOTIFICATION_TYPES.indexOf(type);
+  }
+
+  /**
+   * Resolve a link against the page and keep it only if it is http(s).
+   */
+  export function safeUrl(link: string): string | null {
+    try {
+      const base =
+        typeof window !== 'undefined' ? window.location.href : undefined;
+      const url = new URL(link, base);
+      return url.protocol === 'http:' || url.protocol === 'https:'
+        ? url.href
+        : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Open a URL in a new tab that cannot reach back to this page.
+   */
+  export function openInNewTab(url: string): void {
+    window.open(url, '_blank', 'noopener');
+  }
+}
