@@ -9,7 +9,6 @@ import {
   IDeliveredNotification,
   IHelloFrame,
   INotificationsFrame,
-  IPollResponse,
   parseFrame
 } from './model';
 import { FallbackPoller } from './poller';
@@ -282,19 +281,32 @@ export class ConnectionManager implements IDisposable {
     this._ingest(frame.notifications, frame.cursor, frame.serverTime);
   }
 
-  private _onPolled(_: FallbackPoller, answer: IPollResponse): void {
+  private _onPolled(_: FallbackPoller, result: FallbackPoller.IResult): void {
     if (this._state.state === 'live') {
       return;
     }
+    const answer = result.response;
     this._serverPollInterval = answer.pollInterval;
     this._applyPollInterval();
-    this._ingest(answer.notifications, answer.cursor, answer.serverTime);
+    if (result.cursor === null) {
+      // Without a cursor the server answers with its newest notifications.
+      // Like a WebSocket without a cursor, start from now: mark them seen.
+      this._clock.observe(answer.serverTime);
+      this._store.takeUnseen(answer.notifications);
+      this._store.setCursor(answer.cursor);
+    } else {
+      this._ingest(answer.notifications, answer.cursor, answer.serverTime);
+    }
     this._setState('polling', `live connection down: ${this._downReason}`);
   }
 
   private _onPollFailed(_: FallbackPoller, error: Error): void {
     if (this._state.state === 'live') {
       return;
+    }
+    if (error instanceof FallbackPoller.CursorRejectedError) {
+      // Start again from now, on the socket as on the next poll.
+      this._store.clearCursor();
     }
     this._setState(
       'offline',
@@ -309,9 +321,7 @@ export class ConnectionManager implements IDisposable {
   ): void {
     this._clock.observe(serverTime);
     const fresh = this._store.takeUnseen(notifications);
-    if (cursor !== '') {
-      this._store.setCursor(cursor);
-    }
+    this._store.setCursor(cursor);
     if (fresh.length > 0) {
       this._notificationsReceived.emit(fresh);
     }

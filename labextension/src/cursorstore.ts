@@ -67,14 +67,24 @@ export class CursorStore {
   }
 
   /**
-   * Move the cursor forward and save it.
+   * Move the cursor forward and save it (an empty cursor is ignored).
    */
   setCursor(cursor: string): void {
-    if (cursor === this._cursor) {
+    if (cursor === '' || cursor === this._cursor) {
       return;
     }
     this._cursor = cursor;
     this._save();
+  }
+
+  /**
+   * Forget the cursor (the server no longer accepts it); keep the seen ids.
+   */
+  clearCursor(): void {
+    if (this._cursor !== null) {
+      this._cursor = null;
+      this._save();
+    }
   }
 
   /**

@@ -181,6 +181,10 @@ export interface IPollResponse {
    * The poll interval the server suggests, in seconds.
    */
   readonly pollInterval: number;
+  /**
+   * Whether more notifications wait after this page.
+   */
+  readonly more: boolean;
 }
 
 /**
@@ -241,7 +245,8 @@ export function parsePollResponse(value: unknown): IPollResponse | null {
     notifications: parseNotifications(value.notifications),
     cursor: value.cursor,
     serverTime: value.serverTime,
-    pollInterval: isFiniteNumber(value.pollInterval) ? value.pollInterval : 0
+    pollInterval: isFiniteNumber(value.pollInterval) ? value.pollInterval : 0,
+    more: value.more === true
   };
 }
 

@@ -26,9 +26,9 @@ export class FallbackPoller {
   }
 
   /**
-   * Emitted with every answer received.
+   * Emitted with every answer received, and the cursor it was asked with.
    */
-  get polled(): ISignal<this, IPollResponse> {
+  get polled(): ISignal<this, FallbackPoller.IResult> {
     return this._polled;
   }
 
@@ -112,10 +112,11 @@ export class FallbackPoller {
       typeof AbortController !== 'undefined' ? new AbortController() : null;
     this._abort = abort;
     this._requestCount++;
+    const cursor = this._getCursor();
     let answer: IPollResponse | null = null;
     let error: Error | null = null;
     try {
-      answer = await this._fetchPage(this._getCursor(), abort?.signal);
+      answer = await this._fetchPage(cursor, abort?.signal);
     } catch (reason) {
       error = reason instanceof Error ? reason : new Error(String(reason));
     }
@@ -124,15 +125,14 @@ export class FallbackPoller {
     }
     this._abort = null;
     if (answer) {
-      this._polled.emit(answer);
+      this._polled.emit({ cursor, response: answer });
     } else if (error) {
       this._failed.emit(error);
     }
     if (generation === this._generation && this._running) {
-      this._timer = setTimeout(
-        () => void this._poll(generation),
-        this._intervalMs
-      );
+      // A full page means more is waiting: fetch it without waiting.
+      const delay = answer?.more ? 0 : this._intervalMs;
+      this._timer = setTimeout(() => void this._poll(generation), delay);
     }
   }
 
@@ -142,7 +142,7 @@ export class FallbackPoller {
   private _generation = 0;
   private _getCursor: () => string | null;
   private _intervalMs: number;
-  private _polled = new Signal<this, IPollResponse>(this);
+  private _polled = new Signal<this, FallbackPoller.IResult>(this);
   private _requestCount = 0;
   private _running = false;
   private _timer: ReturnType<typeof setTimeout> | null = null;
@@ -161,6 +161,33 @@ export namespace FallbackPoller {
    * The shortest allowed delay between requests, in seconds.
    */
   export const MIN_INTERVAL = 1;
+
+  /**
+   * An answer and the cursor the request was sent with.
+   */
+  export interface IResult {
+    /**
+     * The `since` of the request, `null` when there was none.
+     */
+    readonly cursor: string | null;
+    /**
+     * The answer.
+     */
+    readonly response: IPollResponse;
+  }
+
+  /**
+   * The server refused the cursor (a cursor from another server, or corrupt).
+   */
+  export class CursorRejectedError extends Error {
+    /**
+     * Construct the error.
+     */
+    constructor(message: string) {
+      super(message);
+      this.name = 'CursorRejectedError';
+    }
+  }
 
   /**
    * Fetch one page of notifications after a cursor.
@@ -225,7 +252,14 @@ export namespace FallbackPoller {
         settings
       );
       if (!response.ok) {
-        throw new Error(`poll failed: HTTP ${response.status}`);
+        const body = await readError(response);
+        if (
+          response.status === 400 &&
+          (body.field === 'cursor' || body.field === 'since')
+        ) {
+          throw new CursorRejectedError(`cursor refused: ${body.error}`);
+        }
+        throw new Error(`poll failed: HTTP ${response.status} ${body.error}`);
       }
       const answer = parsePollResponse(await response.json());
       if (!answer) {
@@ -234,4 +268,22 @@ export namespace FallbackPoller {
       return answer;
     };
   }
+}
+
+async function readError(
+  response: Response
+): Promise<{ error: string; field: string | null }> {
+  try {
+    const body: unknown = await response.json();
+    if (typeof body === 'object' && body !== null) {
+      const { error, field } = body as { error?: unknown; field?: unknown };
+      return {
+        error: typeof error === 'string' ? error : '',
+        field: typeof field === 'string' ? field : null
+      };
+    }
+  } catch {
+    // Not JSON: only the status tells.
+  }
+  return { error: '', field: null };
 }

@@ -1,0 +1,423 @@
+import { ConnectionManager } from '../connection';
+import { CursorStore } from '../cursorstore';
+import { IDeliveredNotification } from '../model';
+import { FallbackPoller } from '../poller';
+import {
+  deferred,
+  FakePollServer,
+  FakeWebSocket,
+  MemoryStorage,
+  note,
+  page,
+  serverSettings
+} from './fakes';
+
+const BASE_URL = 'http://localhost:8888/user/alice/';
+
+interface IHarness {
+  manager: ConnectionManager;
+  poll: FakePollServer;
+  storage: MemoryStorage;
+  received: IDeliveredNotification[][];
+  states: ConnectionManager.State[];
+}
+
+function makeManager(
+  options: {
+    storage?: MemoryStorage;
+    poll?: FakePollServer;
+    random?: () => number;
+    token?: string;
+  } = {}
+): IHarness {
+  const storage = options.storage ?? new MemoryStorage();
+  const poll = options.poll ?? new FakePollServer();
+  const manager = new ConnectionManager({
+    settings: serverSettings(
+      options.token === undefined ? {} : { token: options.token }
+    ),
+    WebSocket: FakeWebSocket,
+    store: new CursorStore({ baseUrl: BASE_URL, storage }),
+    fetchPage: poll.fetchPage,
+    random: options.random ?? (() => 0.5)
+  });
+  const received: IDeliveredNotification[][] = [];
+  const states: ConnectionManager.State[] = [];
+  manager.notificationsReceived.connect((_, batch) => {
+    received.push([...batch]);
+  });
+  manager.stateChanged.connect((_, state) => {
+    if (states[states.length - 1] !== state.state) {
+      states.push(state.state);
+    }
+  });
+  return { manager, poll, storage, received, states };
+}
+
+const ids = (batches: IDeliveredNotification[][]) =>
+  batches.map(batch => batch.map(n => n.id.split('/')[1]));
+
+beforeEach(() => {
+  jest.useFakeTimers();
+  FakeWebSocket.reset();
+});
+
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+describe('ConnectionManager.backoffDelay', () => {
+  it('doubles from half a second and caps at thirty seconds', () => {
+    const top = () => 1;
+    const delays = [0, 1, 2, 3, 4, 5, 6, 7, 10, 50].map(attempt =>
+      ConnectionManager.backoffDelay(attempt, undefined, top)
+    );
+    expect(delays).toEqual([
+      500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000
+    ]);
+  });
+
+  it('draws each delay between half and all of the base delay', () => {
+    for (let attempt = 0; attempt < 12; attempt++) {
+      const base = Math.min(30000, 500 * 2 ** attempt);
+      const low = ConnectionManager.backoffDelay(attempt, undefined, () => 0);
+      const high = ConnectionManager.backoffDelay(
+        attempt,
+        undefined,
+        () => 0.999999
+      );
+      expect(low).toBe(base / 2);
+      expect(high).toBeLessThanOrEqual(base);
+      expect(high).toBeGreaterThan(base * 0.99);
+      for (let i = 0; i < 20; i++) {
+        const delay = ConnectionManager.backoffDelay(attempt);
+        expect(delay).toBeGreaterThanOrEqual(base / 2);
+        expect(delay).toBeLessThanOrEqual(base);
+      }
+    }
+  });
+});
+
+describe('ConnectionManager', () => {
+  it('builds the socket URL from the settings, with the token', () => {
+    const { manager } = makeManager();
+    manager.start();
+    const socket = FakeWebSocket.last;
+    expect(
+      socket.url.startsWith('ws://localhost:8888/user/alice/jln/api/ws?')
+    ).toBe(true);
+    expect(socket.query.get('token')).toBe('secret-token');
+    expect(socket.query.has('cursor')).toBe(false);
+    manager.dispose();
+  });
+
+  it('leaves the token out when the settings have none', () => {
+    const { manager } = makeManager({ token: '' });
+    manager.start();
+    expect(FakeWebSocket.last.url).toBe(
+      'ws://localhost:8888/user/alice/jln/api/ws'
+    );
+    manager.dispose();
+  });
+
+  it('waits longer after each failed attempt, up to the cap', async () => {
+    const { manager } = makeManager({ random: () => 0.999999 });
+    manager.start();
+    const waits: number[] = [];
+    for (let attempt = 0; attempt < 9; attempt++) {
+      const before = FakeWebSocket.instances.length;
+      FakeWebSocket.last.serverClose(1006);
+      const delay = manager.lastDelayMs ?? -1;
+      waits.push(delay);
+      await jest.advanceTimersByTimeAsync(delay - 1);
+      expect(FakeWebSocket.instances.length).toBe(before);
+      await jest.advanceTimersByTimeAsync(1);
+      expect(FakeWebSocket.instances.length).toBe(before + 1);
+    }
+    expect(waits).toEqual([
+      500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000
+    ]);
+    manager.dispose();
+  });
+
+  it('resets the backoff once a connection has stayed up', async () => {
+    const { manager } = makeManager({ random: () => 0.999999 });
+    manager.start();
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(500);
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(1000);
+    FakeWebSocket.last.hello();
+    await jest.advanceTimersByTimeAsync(10000);
+    FakeWebSocket.last.serverClose(1001);
+    expect(manager.lastDelayMs).toBe(500);
+    manager.dispose();
+  });
+
+  it('sends no poll request while live', async () => {
+    const { manager, poll, states } = makeManager();
+    manager.start();
+    FakeWebSocket.last.hello();
+    await jest.advanceTimersByTimeAsync(10 * 60 * 1000);
+    expect(poll.requests).toEqual([]);
+    expect(states).toEqual(['connecting', 'live']);
+    manager.dispose();
+  });
+
+  it('polls while the socket is down and stops the moment it is live', async () => {
+    const { manager, poll, states } = makeManager({ random: () => 0.999999 });
+    manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c1' });
+    FakeWebSocket.last.serverClose(1001, 'server going away');
+    // The first retry comes before any poll.
+    expect(poll.requests).toEqual([]);
+    expect(manager.state.state).toBe('connecting');
+    await jest.advanceTimersByTimeAsync(500);
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(poll.requests).toEqual(['c1']);
+    expect(manager.state.state).toBe('polling');
+    expect(manager.state.reason).toContain('connection lost');
+
+    // Sockets keep failing: polling goes on every 30 s.
+    for (const delay of [1000, 2000, 4000, 8000, 16000]) {
+      await jest.advanceTimersByTimeAsync(delay);
+      FakeWebSocket.last.serverClose(1006);
+    }
+    expect(poll.requests.length).toBe(2);
+
+    // The socket is back: polling stops at once and for good.
+    await jest.advanceTimersByTimeAsync(30000);
+    const polledBefore = poll.requests.length;
+    FakeWebSocket.last.hello({ cursor: 'p0' });
+    expect(manager.state.state).toBe('live');
+    expect(manager.poller.isRunning).toBe(false);
+    await jest.advanceTimersByTimeAsync(5 * 60 * 1000);
+    expect(poll.requests.length).toBe(polledBefore);
+    expect(states).toEqual([
+      'connecting',
+      'live',
+      'connecting',
+      'polling',
+      'live'
+    ]);
+
+    // And it drops again: polling starts again after the failed retry.
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(500);
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(poll.requests.length).toBe(polledBefore + 1);
+    expect(manager.state.state).toBe('polling');
+    manager.dispose();
+  });
+
+  it('polls at once when the very first connection fails', async () => {
+    const { manager, poll } = makeManager();
+    manager.start();
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(poll.requests).toEqual([null]);
+    expect(manager.state.state).toBe('polling');
+    manager.dispose();
+  });
+
+  it('is offline when polling fails too', async () => {
+    const { manager, poll } = makeManager();
+    poll.fallback = new Error('poll failed: HTTP 502');
+    manager.start();
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(manager.state.state).toBe('offline');
+    expect(manager.state.reason).toContain('HTTP 502');
+    manager.dispose();
+  });
+
+  it('drops a poll answer that arrives after the socket is live', async () => {
+    const { manager, poll, received } = makeManager();
+    const late = deferred<ReturnType<typeof page>>();
+    manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c1' });
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(1000);
+    poll.answers.push(late.promise);
+    FakeWebSocket.last.serverClose(1006);
+    expect(poll.requests).toEqual(['c1']);
+
+    await jest.advanceTimersByTimeAsync(2000);
+    FakeWebSocket.last.hello({ cursor: 'c1' });
+    FakeWebSocket.last.notifications([note('5')], 'c5');
+    expect(poll.signals[0]?.aborted).toBe(true);
+
+    late.resolve(page([note('3')], 'c3'));
+    await jest.advanceTimersByTimeAsync(0);
+    expect(manager.store.cursor).toBe('c5');
+    expect(ids(received)).toEqual([['5']]);
+    manager.dispose();
+  });
+
+  it('reconnects with the cursor at once when the server says the client is too slow', async () => {
+    const { manager, poll, states } = makeManager();
+    manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c0' });
+    FakeWebSocket.last.notifications([note('1')], 'c1');
+    FakeWebSocket.last.serverClose(4008, 'too slow');
+    await jest.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.instances.length).toBe(2);
+    expect(FakeWebSocket.last.query.get('cursor')).toBe('c1');
+    expect(poll.requests).toEqual([]);
+    expect(states).toEqual(['connecting', 'live', 'connecting']);
+    manager.dispose();
+  });
+
+  it('gives up on a socket that never says hello', async () => {
+    const { manager, poll } = makeManager();
+    manager.start();
+    const silent = FakeWebSocket.last;
+    await jest.advanceTimersByTimeAsync(15000);
+    expect(silent.closedByClient).not.toBeNull();
+    expect(poll.requests).toEqual([null]);
+    await jest.advanceTimersByTimeAsync(500);
+    expect(FakeWebSocket.instances.length).toBe(2);
+    manager.dispose();
+  });
+
+  it('resumes from the saved cursor after a reload', () => {
+    const storage = new MemoryStorage();
+    const first = makeManager({ storage });
+    first.manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c0' });
+    FakeWebSocket.last.notifications([note('1'), note('2')], 'c2');
+    first.manager.dispose();
+
+    const second = makeManager({ storage });
+    second.manager.start();
+    expect(FakeWebSocket.last.query.get('cursor')).toBe('c2');
+    expect(FakeWebSocket.last.query.get('token')).toBe('secret-token');
+    second.manager.dispose();
+  });
+
+  it('takes the cursor of the hello when it has none', () => {
+    const { manager } = makeManager();
+    manager.start();
+    FakeWebSocket.last.hello({ cursor: 'start' });
+    expect(manager.store.cursor).toBe('start');
+    manager.dispose();
+  });
+
+  it('shows each notification once across poll and replay overlap', async () => {
+    const storage = new MemoryStorage();
+    const { manager, poll, received } = makeManager({ storage });
+    manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c0' });
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(1000);
+    poll.answers.push(page([note('1'), note('2')], 'c2'));
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(ids(received)).toEqual([['1', '2']]);
+
+    await jest.advanceTimersByTimeAsync(2000);
+    const socket = FakeWebSocket.last;
+    expect(socket.query.get('cursor')).toBe('c2');
+    socket.hello({ cursor: 'c2' });
+    socket.notifications([note('2'), note('3'), note('3')], 'c3');
+    expect(ids(received)).toEqual([['1', '2'], ['3']]);
+    manager.dispose();
+
+    // After a reload, a replay of what was already shown shows nothing.
+    const again = makeManager({ storage });
+    again.manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c3' });
+    FakeWebSocket.last.notifications([note('2'), note('3'), note('4')], 'c4');
+    expect(ids(again.received)).toEqual([['4']]);
+    again.manager.dispose();
+  });
+
+  it('starts from now when it polls without a cursor', async () => {
+    const { manager, poll, received } = makeManager();
+    poll.answers.push(page([note('old1'), note('old2')], 'p2'));
+    poll.answers.push(page([note('new')], 'p3'));
+    manager.start();
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(received).toEqual([]);
+    expect(manager.store.cursor).toBe('p2');
+    await jest.advanceTimersByTimeAsync(30000);
+    expect(poll.requests).toEqual([null, 'p2']);
+    expect(ids(received)).toEqual([['new']]);
+    manager.dispose();
+  });
+
+  it('fetches the next page at once when the server has more', async () => {
+    const { manager, poll } = makeManager();
+    poll.answers.push(page([note('1')], 'c1', true));
+    poll.answers.push(page([note('2')], 'c2', false));
+    manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c0' });
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(1000);
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(poll.requests).toEqual(['c0', 'c1']);
+    manager.dispose();
+  });
+
+  it('forgets a cursor the server refuses', async () => {
+    const { manager, poll } = makeManager();
+    manager.store.setCursor('from-another-server');
+    poll.answers.push(new FallbackPoller.CursorRejectedError('cursor refused'));
+    manager.start();
+    expect(FakeWebSocket.last.query.get('cursor')).toBe('from-another-server');
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(manager.store.cursor).toBeNull();
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(FakeWebSocket.last.query.has('cursor')).toBe(false);
+    manager.dispose();
+  });
+
+  it("restarts from the user's own cursor when another user is signed in", () => {
+    const storage = new MemoryStorage();
+    const first = makeManager({ storage });
+    first.manager.start();
+    FakeWebSocket.last.hello({ cursor: 'a0', user: 'alice' });
+    FakeWebSocket.last.notifications([note('1')], 'a1');
+    first.manager.dispose();
+
+    const second = makeManager({ storage });
+    second.manager.start();
+    expect(FakeWebSocket.last.query.get('cursor')).toBe('a1');
+    FakeWebSocket.last.hello({ cursor: 'a1', user: 'bob' });
+    jest.advanceTimersByTime(0);
+    expect(FakeWebSocket.instances.length).toBe(3);
+    expect(FakeWebSocket.last.query.has('cursor')).toBe(false);
+    FakeWebSocket.last.hello({ cursor: 'b0', user: 'bob' });
+    expect(second.manager.user).toBe('bob');
+    expect(second.manager.store.cursor).toBe('b0');
+    expect(second.manager.state.state).toBe('live');
+    second.manager.dispose();
+  });
+
+  it('keeps the server clock offset from the frames', () => {
+    const { manager } = makeManager();
+    manager.start();
+    FakeWebSocket.last.hello({ serverTime: Date.now() + 120000 });
+    expect(manager.clock.offset).toBe(120000);
+    manager.dispose();
+  });
+
+  it('closes the socket and stops everything when disposed', async () => {
+    const { manager, poll } = makeManager();
+    manager.start();
+    const socket = FakeWebSocket.last;
+    socket.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(500);
+    FakeWebSocket.last.hello();
+    manager.dispose();
+    expect(FakeWebSocket.last.closedByClient?.code).toBe(1000);
+    await jest.advanceTimersByTimeAsync(10 * 60 * 1000);
+    expect(FakeWebSocket.instances.length).toBe(2);
+    expect(poll.requests.length).toBe(1);
+  });
+});
