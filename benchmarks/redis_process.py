@@ -1,0 +1,125 @@
+"""A throwaway ``redis-server`` for benchmarks.
+
+Its own free port on 127.0.0.1, its own temporary directory, no persistence: a benchmark must
+never touch a Redis someone else uses (one may already listen on 6379), and must leave nothing
+behind when it ends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import redis
+
+_START_ATTEMPTS = 3  # another process may grab the free port between our probe and the start
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listened on a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisProcess:
+    """``with RedisProcess() as server: server.url`` gives a private Redis for the block."""
+
+    def __init__(self, executable: str = "redis-server", startup_timeout: float = 10.0) -> None:
+        self.executable = executable
+        self.startup_timeout = startup_timeout
+        self.port = 0
+        self._dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=30)
+
+    def version(self) -> str:
+        with self.client() as client:
+            return str(client.info("server")["redis_version"])
+
+    def __enter__(self) -> RedisProcess:
+        if shutil.which(self.executable) is None:
+            raise RuntimeError(f"{self.executable} is not on PATH; install Redis 6.2 or newer")
+        self._dir = Path(tempfile.mkdtemp(prefix="jln-bench-redis-"))
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                self._start()
+                return self
+            except RuntimeError:
+                self._kill()
+                if attempt == _START_ATTEMPTS:
+                    self._cleanup()
+                    raise
+        raise AssertionError("unreachable")
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._shutdown()
+        self._cleanup()
+
+    def _start(self) -> None:
+        assert self._dir is not None
+        self.port = free_port()
+        self._process = subprocess.Popen(
+            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self._dir), "--save", "", "--appendonly", "no",
+             "--logfile", str(self._dir / "redis.log")],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        """Poll PING until it answers; a server that exited (port taken) fails at once."""
+        assert self._process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"redis-server exited at start: {self._log_tail()}")
+            try:
+                with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as probe:
+                    if probe.ping():
+                        return
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server did not answer within {self.startup_timeout:g}s")
+
+    def _shutdown(self) -> None:
+        """SHUTDOWN NOSAVE first (clean and quick), then a signal if it does not go."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        try:
+            with self.client() as client:
+                client.shutdown(nosave=True)
+        except redis.RedisError:
+            pass  # the server closes the connection as it exits
+        try:
+            self._process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._kill()
+
+    def _kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=5)
+
+    def _log_tail(self) -> str:
+        log = self._dir / "redis.log" if self._dir else None
+        if log is None or not log.exists():
+            return "(no log)"
+        return " | ".join(log.read_text(errors="replace").strip().splitlines()[-3:])
+
+    def _cleanup(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
