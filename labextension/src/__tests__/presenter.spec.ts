@@ -1,0 +1,312 @@
+import { Notification, NotificationManager } from '@jupyterlab/apputils';
+import type { ReadonlyJSONObject } from '@lumino/coreutils';
+
+import { ServerClock } from '../clock';
+import { Presenter } from '../presenter';
+import { note } from './fakes';
+
+/**
+ * Records what the presenter asks of the notification manager.
+ */
+class FakeManager implements Presenter.INotificationManager {
+  readonly notified: Array<{
+    id: string;
+    message: string;
+    type: Notification.TypeOptions;
+    options: Notification.IOptions<ReadonlyJSONObject>;
+  }> = [];
+  readonly updates: Array<Notification.IUpdate<ReadonlyJSONObject>> = [];
+  readonly live = new Set<string>();
+
+  notify(
+    message: string,
+    type: Notification.TypeOptions,
+    options: Notification.IOptions<ReadonlyJSONObject>
+  ): string {
+    const id = `n${this.notified.length + 1}`;
+    this.notified.push({ id, message, type, options });
+    this.live.add(id);
+    return id;
+  }
+
+  update(args: Notification.IUpdate<ReadonlyJSONObject>): boolean {
+    this.updates.push(args);
+    return this.live.has(args.id);
+  }
+
+  has(id: string): boolean {
+    return this.live.has(id);
+  }
+
+  /**
+   * Click an action button of a notification.
+   */
+  click(index: number, label: string): void {
+    const action = this.notified[index].options.actions?.find(
+      a => a.label === label
+    );
+    if (!action) {
+      throw new Error(`no action ${label}`);
+    }
+    action.callback(new MouseEvent('click'));
+  }
+}
+
+function setup(
+  settings: Partial<Presenter.ISettings> = {},
+  clock = new ServerClock()
+) {
+  const manager = new FakeManager();
+  const executed: Array<[string, ReadonlyJSONObject | undefined]> = [];
+  const opened: string[] = [];
+  const presenter = new Presenter({
+    manager,
+    clock,
+    commands: {
+      execute: (id, args) => {
+        executed.push([id, args]);
+        return Promise.resolve();
+      }
+    },
+    openWindow: url => opened.push(url)
+  });
+  presenter.configure(settings);
+  return { manager, presenter, executed, opened };
+}
+
+beforeEach(() => {
+  jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+});
+
+afterEach(() => {
+  jest.restoreAllMocks();
+});
+
+describe('Presenter', () => {
+  it('emits the message, type, autoClose and data', () => {
+    const { manager, presenter } = setup();
+    presenter.present([note('1', { message: 'Build done', type: 'success' })]);
+    expect(manager.notified).toHaveLength(1);
+    const [shown] = manager.notified;
+    expect(shown.message).toBe('Build done');
+    expect(shown.type).toBe('success');
+    expect(shown.options.autoClose).toBe(5000);
+    expect(shown.options.data).toMatchObject({
+      jln: { id: 'jln:broadcast/1', stream: 'jln:broadcast' }
+    });
+  });
+
+  it('puts the title before the message and keeps text as text', () => {
+    const { manager, presenter } = setup();
+    presenter.present([
+      note('1', { title: 'Deploy', message: '<img src=x onerror=alert(1)>' })
+    ]);
+    expect(manager.notified[0].message).toBe(
+      'Deploy: <img src=x onerror=alert(1)>'
+    );
+  });
+
+  it('updates a keyed notification in place', () => {
+    const { manager, presenter } = setup();
+    const first = presenter.presentOne(
+      note('1', {
+        key: 'job-42',
+        type: 'in-progress',
+        message: 'Running',
+        autoClose: false
+      })
+    );
+    const second = presenter.presentOne(
+      note('2', { key: 'job-42', type: 'success', message: 'Finished' })
+    );
+    expect(second).toBe(first);
+    expect(manager.notified).toHaveLength(1);
+    expect(manager.updates).toEqual([
+      expect.objectContaining({
+        id: first,
+        type: 'success',
+        message: 'Finished',
+        autoClose: 5000
+      })
+    ]);
+  });
+
+  it('emits anew when the keyed notification was dismissed', () => {
+    const { manager, presenter } = setup();
+    const first = presenter.presentOne(note('1', { key: 'k' })) ?? '';
+    manager.live.delete(first);
+    const second = presenter.presentOne(note('2', { key: 'k' }));
+    expect(second).not.toBe(first);
+    expect(manager.notified).toHaveLength(2);
+    expect(manager.updates).toHaveLength(0);
+  });
+
+  it('turns toasts off: notification center only', () => {
+    const { manager, presenter } = setup({ toasts: false });
+    presenter.present([note('1', { type: 'error', autoClose: false })]);
+    expect(manager.notified[0].options.autoClose).toBe(0);
+  });
+
+  it('shows no toast in do-not-disturb mode', () => {
+    const { manager, presenter } = setup({ doNotDisturb: true });
+    presenter.present([note('1', { type: 'error' })]);
+    expect(manager.notified[0].options.autoClose).toBe(0);
+  });
+
+  it('toasts only from the minimum type up', () => {
+    const { manager, presenter } = setup({ minimumToastType: 'warning' });
+    presenter.present([
+      note('1', { type: 'info' }),
+      note('2', { type: 'warning' }),
+      note('3', { type: 'error', autoClose: false })
+    ]);
+    expect(manager.notified.map(n => n.options.autoClose)).toEqual([
+      0,
+      5000,
+      false
+    ]);
+  });
+
+  it('keeps a sender-silent notification silent', () => {
+    const { manager, presenter } = setup();
+    presenter.present([note('1', { autoClose: 0 })]);
+    expect(manager.notified[0].options.autoClose).toBe(0);
+  });
+
+  it('tells the age on the server clock, whatever the browser clock says', () => {
+    const clock = new ServerClock();
+    // The browser clock is five minutes behind the server's.
+    clock.observe(Date.now() + 5 * 60 * 1000);
+    const { manager, presenter } = setup({}, clock);
+    presenter.present([
+      note('1', { createdAt: clock.now() - 2 * 60 * 1000 }),
+      note('2', { createdAt: clock.now() - 5 * 1000 })
+    ]);
+    expect(manager.notified[0].message).toBe('message 1 (2 min ago)');
+    expect(manager.notified[1].message).toBe('message 2');
+  });
+
+  it('puts old notifications in the center without a toast', () => {
+    const clock = new ServerClock();
+    const { manager, presenter } = setup({}, clock);
+    presenter.present([
+      note('1', { createdAt: clock.now() - 3 * 3600 * 1000 })
+    ]);
+    expect(manager.notified[0].options.autoClose).toBe(0);
+    expect(manager.notified[0].message).toBe('message 1 (3 h ago)');
+  });
+
+  it('drops expired notifications', () => {
+    const clock = new ServerClock();
+    const { manager, presenter } = setup({}, clock);
+    const shown = presenter.present([
+      note('1', { expiresAt: clock.now() - 1 }),
+      note('2', { expiresAt: clock.now() + 60000 })
+    ]);
+    expect(shown).toHaveLength(1);
+    expect(manager.notified.map(n => n.message)).toEqual(['message 2']);
+  });
+
+  it('opens http(s) links in a new tab and refuses other schemes', () => {
+    const { manager, presenter, opened } = setup();
+    presenter.present([
+      note('1', {
+        actions: [
+          {
+            label: 'Docs',
+            caption: '',
+            displayType: 'link',
+            link: 'https://example.org/a'
+          },
+          {
+            label: 'Evil',
+            caption: '',
+            displayType: 'link',
+            link: 'javascript:alert(1)'
+          },
+          {
+            label: 'Local',
+            caption: '',
+            displayType: 'default',
+            link: '/lab/tree/x.ipynb'
+          }
+        ]
+      })
+    ]);
+    manager.click(0, 'Docs');
+    manager.click(0, 'Evil');
+    manager.click(0, 'Local');
+    expect(opened).toEqual([
+      'https://example.org/a',
+      new URL('/lab/tree/x.ipynb', window.location.href).href
+    ]);
+    expect(manager.notified[1].type).toBe('warning');
+    expect(manager.notified[1].message).toContain('javascript:alert(1)');
+  });
+
+  it('adds an Open action for the link of the notification', () => {
+    const { manager, presenter, opened } = setup();
+    presenter.present([note('1', { link: 'https://example.org/report' })]);
+    manager.click(0, 'Open');
+    expect(opened).toEqual(['https://example.org/report']);
+  });
+
+  it('runs allowed commands only', async () => {
+    const { manager, presenter, executed } = setup({
+      allowedCommands: ['docmanager:open']
+    });
+    presenter.present([
+      note('1', {
+        actions: [
+          {
+            label: 'Open notebook',
+            caption: '',
+            displayType: 'accent',
+            commandId: 'docmanager:open',
+            args: { path: 'report.ipynb' }
+          },
+          {
+            label: 'Shut down',
+            caption: '',
+            displayType: 'warn',
+            commandId: 'kernelmenu:shutdown'
+          }
+        ]
+      })
+    ]);
+    manager.click(0, 'Open notebook');
+    manager.click(0, 'Shut down');
+    await Promise.resolve();
+    expect(executed).toEqual([['docmanager:open', { path: 'report.ipynb' }]]);
+    expect(manager.notified[1].type).toBe('warning');
+    expect(manager.notified[1].message).toContain('kernelmenu:shutdown');
+  });
+
+  it('updates in place through the real JupyterLab notification manager', () => {
+    const manager = new NotificationManager();
+    const presenter = new Presenter({
+      manager,
+      commands: { execute: () => Promise.resolve() }
+    });
+    presenter.present([
+      note('1', { key: 'upload', type: 'in-progress', message: 'Uploading' })
+    ]);
+    presenter.present([
+      note('2', { key: 'upload', type: 'success', message: 'Uploaded' })
+    ]);
+    expect(manager.count).toBe(1);
+    expect(manager.notifications[0].type).toBe('success');
+    expect(manager.notifications[0].message).toBe('Uploaded');
+    manager.dispose();
+  });
+});
+
+describe('ServerClock.formatAge', () => {
+  it('says ages in words', () => {
+    expect(ServerClock.formatAge(10 * 1000)).toBe('just now');
+    expect(ServerClock.formatAge(2 * 60 * 1000)).toBe('2 min ago');
+    expect(ServerClock.formatAge(59 * 60 * 1000)).toBe('59 min ago');
+    expect(ServerClock.formatAge(3 * 3600 * 1000)).toBe('3 h ago');
+    expect(ServerClock.formatAge(2 * 86400 * 1000)).toBe('2 d ago');
+  });
+});
