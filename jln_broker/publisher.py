@@ -66,7 +66,7 @@ class _Options:
 
     def __init__(self, url: str, *, prefix: str = "jln", maxlen: int = 10_000,
                  limits: Limits = DEFAULT_LIMITS, retry_for: float = 10.0,
-                 token: str | None = None) -> None:
+                 token: str | None = None, secret: str | None = None) -> None:
         self.url = url
         self.scheme = scheme_of(url)
         self.names = StreamNames(prefix)
@@ -74,6 +74,7 @@ class _Options:
         self.limits = limits
         self.retry_for = retry_for
         self.token = token
+        self.secret = secret
 
     def batch(self, notifications: Iterable[NotificationLike]) -> _Batch:
         return _Batch(self.names, self.maxlen, _checked(notifications, self.limits))
@@ -91,7 +92,7 @@ class Publisher(_Options):
         if self.scheme in HTTP_SCHEMES:
             from .http import HttpTransport
 
-            self._http = HttpTransport(self.url, self.token, self.retry_for)
+            self._http = HttpTransport(self.url, self.token, self.retry_for, self.secret)
         else:
             self._redis = sync_client(self.url)
 
@@ -134,7 +135,7 @@ class AsyncPublisher(_Options):
         if self.scheme in HTTP_SCHEMES:
             from .http import HttpTransport
 
-            self._http = HttpTransport(self.url, self.token, self.retry_for)
+            self._http = HttpTransport(self.url, self.token, self.retry_for, self.secret)
         else:
             self._redis = async_client(self.url)
 

@@ -1,0 +1,94 @@
+"""Finding the Jupyter server to publish through, so that ``jln send "done"`` works in a
+notebook's terminal with no URL and no token.
+
+jupyter_server writes a ``jpserver-<pid>.json`` file for each running server into the Jupyter
+runtime directory, holding its URL and token. We read those files ourselves rather than asking
+jupyter_core, because this package must work where Jupyter is not installed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import BrokerUnavailable, JLNError
+from .http import STATUS_PATH, ServerAPI
+
+STATUS_TIMEOUT = 2.0
+"""Seconds to wait for a server's status: a live local server answers at once."""
+
+
+def runtime_dir() -> Path:
+    """Where jupyter_core puts runtime files, by the same rules (without importing it)."""
+    if os.environ.get("JUPYTER_RUNTIME_DIR"):
+        return Path(os.environ["JUPYTER_RUNTIME_DIR"])
+    if os.environ.get("JUPYTER_DATA_DIR"):
+        return Path(os.environ["JUPYTER_DATA_DIR"], "runtime")
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Jupyter" / "runtime"
+    if sys.platform == "win32" and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"], "jupyter", "runtime")
+    data_home = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data_home, "jupyter", "runtime")
+
+
+def running_servers(directory: Path) -> list[dict[str, Any]]:
+    """The server files in ``directory`` whose process is alive, newest first."""
+    files = sorted(directory.glob("jpserver-*.json"), key=_mtime, reverse=True)
+    servers = (_read(path) for path in files)
+    return [info for info in servers if info and _alive(info.get("pid"))]
+
+
+def has_jln(info: dict[str, Any]) -> bool:
+    """Whether the server answers JLN's status endpoint: the extension is enabled there."""
+    api = ServerAPI(str(info.get("url", "")), info.get("token") or None, timeout=STATUS_TIMEOUT)
+    try:
+        status, _ = api.call("GET", STATUS_PATH)
+    except (JLNError, OSError, ValueError):
+        return False
+    return status == 200
+
+
+def find_server() -> tuple[str, str | None]:
+    """The base URL and token of the newest running Jupyter server with jln_server."""
+    directory = runtime_dir()
+    for info in running_servers(directory):
+        if has_jln(info):
+            return str(info["url"]), info.get("token") or None
+    raise BrokerUnavailable(f"no running Jupyter server with jln_server found on this machine "
+                            f"(looked in {directory}); start one with `jupyter lab`, or pass "
+                            f"--url")
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed while we looked: sorts last, then fails to read
+        return 0.0
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    """A server file's content, or None for one that vanished or is half-written."""
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and isinstance(info.get("url"), str) else None
+
+
+def _alive(pid: Any) -> bool:
+    """Whether a process exists; a server killed hard leaves its file behind."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    if sys.platform == "win32":  # os.kill would terminate it there; let the status call decide
+        return True
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # someone else's process, but alive
+        return True
+    except OSError:
+        return False
+    return True
