@@ -22,9 +22,9 @@ TYPES = ("default", "info", "success", "warning", "error", "in-progress")
 DISPLAY_TYPES = ("default", "accent", "warn", "link")
 AutoClose = int | Literal[False]
 
-_COMMAND_ID = re.compile(r"^[A-Za-z0-9_.:/-]+$")
+_COMMAND_ID = re.compile(r"[A-Za-z0-9_.:/-]+")  # with fullmatch: "$" would allow a final "\n"
 # Audience names become part of a Redis key: no whitespace, no control characters.
-_NAME = re.compile(r"^[^\s\x00-\x1f\x7f]+$")
+_NAME = re.compile(r"[^\s\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,8 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
     """Check every field of ``raw`` (wire names) and build the Notification."""
     unknown = set(raw) - _FIELDS
     if unknown:
-        raise ValidationError(sorted(unknown)[0], f"unknown field (known: {', '.join(sorted(_FIELDS))})")
+        raise ValidationError(sorted(unknown, key=str)[0],
+                              f"unknown field (known: {', '.join(sorted(_FIELDS))})")
     check = _Checker(limits)
     auto_close = raw.get("autoClose", 5000)
     return Notification(
@@ -175,7 +176,10 @@ class _Checker:
         url = self.text(name, value, self.limits.max_url_chars)
         if url is None:
             return None
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # e.g. "http://[x": an unclosed IPv6 bracket
+            parts = urlsplit("")
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValidationError(name, f"must be an http(s) URL, not {url[:80]!r}")
         return url
@@ -202,8 +206,8 @@ class _Checker:
         if not isinstance(value, dict):
             raise ValidationError(name, f"must be a JSON object, not {_kind(value)}")
         try:
-            size = len(json.dumps(value, separators=(",", ":")).encode())
-        except (TypeError, ValueError) as err:
+            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
+        except (TypeError, ValueError, RecursionError) as err:
             raise ValidationError(name, f"must hold only JSON values ({err})") from None
         if size > self.limits.max_data_bytes:
             raise TooLarge(name, f"is {size} bytes as JSON; the limit is "
@@ -219,7 +223,7 @@ class _Checker:
             raise TooLarge(name, f"has {len(value)} names; the limit is {self.limits.max_audience}")
         for i, item in enumerate(value):
             self.text(f"{name}[{i}]", item, self.limits.max_short_chars, required=True)
-            if not _NAME.match(item):
+            if not _NAME.fullmatch(item):
                 raise ValidationError(f"{name}[{i}]", "must not contain spaces or control "
                                                       "characters")
         return tuple(dict.fromkeys(value))  # drop repeats, keep order
@@ -239,12 +243,12 @@ class _Checker:
             raise ValidationError(where, f"must be an object, not {_kind(raw)}")
         unknown = set(raw) - _ACTION_FIELDS
         if unknown:
-            raise ValidationError(f"{where}.{sorted(unknown)[0]}", "unknown field (known: "
+            raise ValidationError(f"{where}.{sorted(unknown, key=str)[0]}", "unknown field (known: "
                                   f"{', '.join(sorted(_ACTION_FIELDS))})")
         short = self.limits.max_short_chars
         link = self.url(f"{where}.link", raw.get("link"))
         command_id = self.text(f"{where}.commandId", raw.get("commandId"), short)
-        if command_id is not None and not _COMMAND_ID.match(command_id):
+        if command_id is not None and not _COMMAND_ID.fullmatch(command_id):
             raise ValidationError(f"{where}.commandId", f"is not a command id: {command_id!r}")
         if link and command_id:
             raise ValidationError(where, "may have a link or a commandId, not both")

@@ -19,9 +19,10 @@ from .errors import ValidationError
 from .model import DEFAULT_LIMITS, Limits, Notification, validate
 
 PAYLOAD_FIELD = "p"
-"""The single field of an entry written by the Python publisher: the msgpack-encoded notification."""
+"""The one field of an entry written by the Python publisher: the msgpack-encoded notification."""
 
-_ENTRY_ID = re.compile(r"^\d+-\d+$")
+_ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # with fullmatch: what Redis accepts
+_DIGITS = re.compile(r"[0-9]{1,20}")
 _JSON_FIELDS = ("actions", "data", "users", "groups")
 
 
@@ -47,7 +48,8 @@ class StreamNames:
         """The streams a notification is written to."""
         if notification.is_broadcast:
             return [self.broadcast]
-        return [self.user(u) for u in notification.users] + [self.group(g) for g in notification.groups]
+        return ([self.user(u) for u in notification.users]
+                + [self.group(g) for g in notification.groups])
 
     def audience(self, user: str | None, groups: Iterable[str] = ()) -> list[str]:
         """The streams a reader serving ``user`` (and their ``groups``) is entitled to."""
@@ -63,7 +65,8 @@ def encode_entry(notification: Notification) -> dict[str, bytes]:
     return {PAYLOAD_FIELD: msgpack.packb(notification.to_dict(), use_bin_type=True)}
 
 
-def decode_entry(fields: Mapping[bytes | str, bytes | str], limits: Limits = DEFAULT_LIMITS) -> Notification:
+def decode_entry(fields: Mapping[bytes | str, bytes | str],
+                 limits: Limits = DEFAULT_LIMITS) -> Notification:
     """Read either form of an entry; raise ``ValidationError`` for a malformed one."""
     named = {_text(k): v for k, v in fields.items()}
     if set(named) == {PAYLOAD_FIELD}:
@@ -90,12 +93,14 @@ def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
         if name == "autoClose":
             out[name] = False if value.strip().lower() == "false" else _digits(name, value)
         elif name == "expiresAt":
-            out[name] = int(value) if value.strip().isdigit() else value
+            out[name] = _digits(name, value) if _DIGITS.fullmatch(value.strip()) else value
         elif name in _JSON_FIELDS:
             try:
                 out[name] = json.loads(value)
             except json.JSONDecodeError as err:
                 raise ValidationError(name, f"is not valid JSON ({err.msg})") from None
+            except RecursionError:
+                raise ValidationError(name, "is JSON nested too deeply") from None
         elif name in ("message", "type", "title", "origin", "topic", "link", "key"):
             out[name] = value
         else:
@@ -108,8 +113,10 @@ def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
 
 
 def _digits(name: str, value: str) -> int:
-    if not value.strip().isdigit():
-        raise ValidationError(name, f"must be digits (milliseconds) or false, not {value!r}")
+    # ASCII digits only (int() refuses "²", which isdigit() accepts), and no more than fit in
+    # a 64-bit number (int() refuses over 4300 digits).
+    if not _DIGITS.fullmatch(value.strip()):
+        raise ValidationError(name, f"must be digits (milliseconds) or false, not {value[:40]!r}")
     return int(value)
 
 
@@ -189,10 +196,11 @@ class Cursor:
         try:
             padded = text + "=" * (-len(text) % 4)
             positions = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, RecursionError):
             raise ValidationError("cursor", "is not a cursor this server issued") from None
         if not isinstance(positions, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and _ENTRY_ID.match(v)
+            isinstance(k, str) and isinstance(v, str) and _ENTRY_ID.fullmatch(v)
+            and max(entry_id_key(v)) < 2**64
             for k, v in positions.items()
         ):
             raise ValidationError("cursor", "is not a cursor this server issued")

@@ -16,7 +16,6 @@ from typing import Any
 import redis.asyncio
 
 from .backoff import RETRYABLE, Backoff
-from .errors import ValidationError
 from .model import DEFAULT_LIMITS, Limits
 from .protocol import Cursor, Delivered, decode_entry, entry_id_key
 
@@ -55,7 +54,7 @@ class Decoder:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
             try:
                 notification = decode_entry(fields, self.limits)
-            except ValidationError as err:
+            except Exception as err:  # anyone who can XADD can write anything: never stop
                 self.stats.malformed += 1
                 log.warning("skipping malformed entry %s in stream %s: %s", entry_id, stream, err)
                 continue
@@ -172,6 +171,11 @@ class StreamReader:
             except RETRYABLE as err:
                 await self._down(err, backoff)
                 continue
+            if _cancel_requested():
+                # redis-py sends through asyncio.wait_for, which on Python 3.11 swallows a
+                # cancel that lands as the send completes; honour it once the read returns
+                # (at most block_ms late), or the task would read forever.
+                raise asyncio.CancelledError
             batch, cursor = self._consume(reply, cursor)
             self._cursor = cursor
             if batch:
@@ -204,10 +208,19 @@ class StreamReader:
 
 
 def _stream_items(reply: Any) -> list[tuple[Any, Entries]]:
-    """XREAD answers a dict (RESP3) or a list of pairs (RESP2); accept both."""
+    """XREAD answers a list of pairs (RESP2) or a dict (RESP3), whose values redis-py wraps in
+    one more list (``{stream: [[entry, ...]]}``); accept all of them."""
     if not reply:
         return []
-    return list(reply.items()) if isinstance(reply, dict) else [(s, e) for s, e in reply]
+    if isinstance(reply, dict):
+        return [(s, e[0] if e and isinstance(e[0], list) else e) for s, e in reply.items()]
+    return [(s, e) for s, e in reply]
+
+
+def _cancel_requested() -> bool:
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    return bool(cancelling and cancelling())
 
 
 def _text(value: bytes | str) -> str:
