@@ -1,0 +1,225 @@
+"""Publisher and AsyncPublisher against a real redis-server and the embedded memory:// broker."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+import pytest
+
+from jln_broker import (
+    AsyncPublisher,
+    BrokerUnavailable,
+    Notification,
+    Publisher,
+    ValidationError,
+    validate,
+)
+from jln_broker.connection import sync_client
+from jln_broker.protocol import decode_entry
+
+if TYPE_CHECKING:
+    from conftest import RedisServer
+
+
+@pytest.fixture(params=["redis", "memory"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each test runs against the real redis-server and against the embedded broker."""
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def closed_url() -> Iterator[str]:
+    """A redis URL whose port nothing listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    yield f"redis://127.0.0.1:{port}/0"
+
+
+def stored(url: str, stream: str) -> list[tuple[str, Notification]]:
+    """What XRANGE finds on ``stream``: entry ids and the notifications they decode to."""
+    client = sync_client(url)
+    try:
+        return [(raw_id.decode(), decode_entry(fields)) for raw_id, fields in client.xrange(stream)]
+    finally:
+        client.close()
+
+
+def ids_on(url: str, stream: str) -> list[str]:
+    return [f"{stream}/{entry_id}" for entry_id, _ in stored(url, stream)]
+
+
+def test_broadcast_lands_on_the_broadcast_stream(broker_url: str) -> None:
+    with Publisher(broker_url) as pub:
+        ids = pub.publish("Training done", type="success", auto_close=False)
+
+    [(entry_id, note)] = stored(broker_url, "jln:broadcast")
+    assert ids == [f"jln:broadcast/{entry_id}"]
+    assert (note.message, note.type, note.auto_close) == ("Training done", "success", False)
+
+
+def test_entries_written_by_the_publisher_are_visible_to_redis_cli(
+        redis_server: RedisServer, redis_url: str) -> None:
+    with Publisher(redis_url) as pub:
+        [published] = pub.publish("hello", users=["ada"])
+
+    listed = redis_server.cli("XRANGE", "jln:user:ada", "-", "+").split()
+
+    assert listed[0] == published.removeprefix("jln:user:ada/")
+    assert listed[1] == "p"
+    assert redis_server.cli("XLEN", "jln:broadcast").strip() == "0"
+
+
+def test_addressed_notification_gets_one_entry_per_user_and_group(broker_url: str) -> None:
+    with Publisher(broker_url) as pub:
+        ids = pub.publish("Quota at 90%", type="warning", users=["ada", "bob"], groups=["ml"])
+
+    streams = ["jln:user:ada", "jln:user:bob", "jln:group:ml"]
+    assert ids == [id_ for stream in streams for id_ in ids_on(broker_url, stream)]
+    assert stored(broker_url, "jln:broadcast") == []
+    assert {stored(broker_url, s)[0][1].message for s in streams} == {"Quota at 90%"}
+
+
+def test_multi_target_publish_is_one_transaction(redis_server: RedisServer,
+                                                 redis_url: str) -> None:
+    with Publisher(redis_url) as pub:
+        pub.publish("warm up the connection")
+        redis_server.cli("CONFIG", "RESETSTAT")
+        ids = pub.publish("to three streams", users=["ada", "bob"], groups=["ml"])
+
+    calls = dict(re.findall(r"cmdstat_(\w+):calls=(\d+)", redis_server.cli("INFO", "commandstats")))
+    assert (calls.get("multi"), calls.get("exec"), calls.get("xadd")) == ("1", "1", "3")
+    assert len(ids) == 3
+    assert ids == (ids_on(redis_url, "jln:user:ada") + ids_on(redis_url, "jln:user:bob")
+                   + ids_on(redis_url, "jln:group:ml"))
+
+
+def test_publish_many_returns_ids_per_notification_in_order(broker_url: str) -> None:
+    batch = [validate({"message": "one"}), {"message": "two", "users": ["ada", "bob"]},
+             {"message": "three", "groups": ["ml"]}]
+
+    with Publisher(broker_url) as pub:
+        ids = pub.publish_many(batch)
+
+    assert [len(per_note) for per_note in ids] == [1, 2, 1]
+    assert ids[0] == ids_on(broker_url, "jln:broadcast")
+    assert ids[1] == ids_on(broker_url, "jln:user:ada") + ids_on(broker_url, "jln:user:bob")
+    assert ids[2] == ids_on(broker_url, "jln:group:ml")
+
+
+def test_prefix_names_other_streams(broker_url: str) -> None:
+    with Publisher(broker_url, prefix="lab2") as pub:
+        [published] = pub.publish("m")
+
+    assert published.startswith("lab2:broadcast/")
+    assert ids_on(broker_url, "lab2:broadcast") == [published]
+    assert stored(broker_url, "jln:broadcast") == []
+
+
+def test_python_keywords_reach_the_wire_form(broker_url: str) -> None:
+    expiry = datetime(2100, 1, 1, tzinfo=timezone.utc)
+
+    with Publisher(broker_url) as pub:
+        pub.publish("m", auto_close=0, expires_at=expiry, data={"run": 7},
+                    actions=[{"label": "Open", "commandId": "app:open"}])
+
+    [(_, note)] = stored(broker_url, "jln:broadcast")
+    assert note.auto_close == 0 and note.auto_close is not False
+    assert note.expires_at == int(expiry.timestamp() * 1000)
+    assert note.data == {"run": 7}
+    assert note.actions[0].command_id == "app:open"
+
+
+def test_maxlen_keeps_roughly_maxlen_entries(broker_url: str) -> None:
+    with Publisher(broker_url, maxlen=100) as pub:
+        ids = pub.publish_many({"message": f"n{i}"} for i in range(1_000))
+
+    kept = ids_on(broker_url, "jln:broadcast")
+    assert 100 <= len(kept) < 250
+    assert kept[-1] == ids[-1][0]
+
+
+@pytest.mark.parametrize("batch", [
+    [{"message": "fine"}, {"message": ""}],
+    [{"message": "fine"}, {"message": "m", "autoClose": True}],
+    [{"message": "fine"}, {"message": "m", "link": "javascript:alert(1)"}],
+    [{"message": "fine", "users": ["ada"]}, {"message": "m", "colour": "red"}],
+])
+def test_invalid_batch_writes_nothing(broker_url: str, batch: list[dict[str, object]]) -> None:
+    with Publisher(broker_url) as pub, pytest.raises(ValidationError):
+        pub.publish_many(batch)
+
+    assert stored(broker_url, "jln:broadcast") == []
+    assert stored(broker_url, "jln:user:ada") == []
+
+
+def test_invalid_keyword_raises_before_writing(broker_url: str) -> None:
+    with Publisher(broker_url) as pub, pytest.raises(ValidationError) as caught:
+        pub.publish("m", auto_close=-5)
+
+    assert caught.value.field == "autoClose"
+    assert stored(broker_url, "jln:broadcast") == []
+
+
+def test_unreachable_broker_raises_after_retry_for(closed_url: str) -> None:
+    started = time.monotonic()
+
+    with Publisher(closed_url, retry_for=0.5) as pub, pytest.raises(BrokerUnavailable) as caught:
+        pub.publish("nobody listens")
+
+    assert 0.45 <= time.monotonic() - started < 3.0
+    assert isinstance(caught.value, ConnectionError)
+    assert "0.5s" in str(caught.value)
+
+
+def test_publish_waits_for_a_restarting_broker(redis_server: RedisServer, redis_url: str) -> None:
+    with Publisher(redis_url, retry_for=10) as pub:
+        pub.publish("before")
+        redis_server.stop()
+        comeback = threading.Timer(0.3, redis_server.start)
+        comeback.start()
+        try:
+            pub.publish("after")
+        finally:
+            comeback.join()
+
+    assert [note.message for _, note in stored(redis_url, "jln:broadcast")] == ["before", "after"]
+
+
+@pytest.mark.asyncio
+async def test_async_publisher_writes_each_target(broker_url: str) -> None:
+    async with AsyncPublisher(broker_url) as pub:
+        one = await pub.publish("to everyone", type="success")
+        many = await pub.publish_many([{"message": "to ada", "users": ["ada"]},
+                                       {"message": "to ml", "groups": ["ml"]}])
+
+    assert one == ids_on(broker_url, "jln:broadcast")
+    assert many == [ids_on(broker_url, "jln:user:ada"), ids_on(broker_url, "jln:group:ml")]
+    assert stored(broker_url, "jln:group:ml")[0][1].message == "to ml"
+
+
+@pytest.mark.asyncio
+async def test_async_invalid_batch_writes_nothing(broker_url: str) -> None:
+    async with AsyncPublisher(broker_url) as pub:
+        with pytest.raises(ValidationError) as caught:
+            await pub.publish_many([{"message": "fine"}, {"message": "m", "type": "fatal"}])
+
+    assert caught.value.field == "type"
+    assert stored(broker_url, "jln:broadcast") == []
+
+
+@pytest.mark.asyncio
+async def test_async_unreachable_broker_raises_after_retry_for(closed_url: str) -> None:
+    started = time.monotonic()
+
+    async with AsyncPublisher(closed_url, retry_for=0.5) as pub:
+        with pytest.raises(BrokerUnavailable):
+            await pub.publish("nobody listens")
+
+    assert 0.45 <= time.monotonic() - started < 3.0
