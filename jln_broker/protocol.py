@@ -21,6 +21,7 @@ from .model import DEFAULT_LIMITS, Limits, Notification, validate
 PAYLOAD_FIELD = "p"
 """The one field of an entry written by the Python publisher: the msgpack-encoded notification."""
 
+MAX_SEQ = 2**64 - 1
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # with fullmatch: what Redis accepts
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _JSON_FIELDS = ("actions", "data", "users", "groups")
@@ -172,8 +173,9 @@ class Cursor:
     def position(self, stream: str) -> str:
         if stream in self.positions:
             return self.positions[stream]
-        newest = max((entry_id_key(i) for i in self.positions.values()), default=(0, 0))
-        return f"{newest[0]}-0" if newest[0] else "0-0"
+        newest_ms = max((entry_id_key(i)[0] for i in self.positions.values()), default=0)
+        # Just before that millisecond, so an entry at exactly "<ms>-0" is still read.
+        return f"{newest_ms - 1}-{MAX_SEQ}" if newest_ms else "0-0"
 
     def advanced(self, stream: str, entry_id: str) -> Cursor:
         """A new cursor past ``entry_id`` on ``stream`` (never moving backwards)."""

@@ -252,10 +252,10 @@ def test_position_of_a_named_stream_is_its_own() -> None:
     assert Cursor({"a": "5-3", "b": "9-1"}).position("a") == "5-3"
 
 
-def test_position_of_an_unnamed_stream_is_the_newest_millisecond() -> None:
+def test_position_of_an_unnamed_stream_is_just_before_the_newest_millisecond() -> None:
     cursor = Cursor({"a": "5-3", "b": "900-7", "c": "12-0"})
 
-    assert cursor.position("new") == "900-0"
+    assert cursor.position("new") == f"899-{2**64 - 1}"  # so an entry at 900-0 is still read
     assert Cursor({}).position("new") == "0-0"
     assert Cursor({"a": "0-0"}).position("new") == "0-0"
 
@@ -263,4 +263,4 @@ def test_position_of_an_unnamed_stream_is_the_newest_millisecond() -> None:
 def test_restricted_keeps_exactly_the_given_streams() -> None:
     cursor = Cursor({"a": "5-3", "gone": "900-7"})
 
-    assert cursor.restricted(["a", "new"]).positions == {"a": "5-3", "new": "900-0"}
+    assert cursor.restricted(["a", "new"]).positions == {"a": "5-3", "new": f"899-{2**64 - 1}"}
