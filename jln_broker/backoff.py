@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from .errors import BrokerUnavailable
@@ -15,6 +16,10 @@ from .errors import BrokerUnavailable
 RETRYABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeoutError,
                                                ConnectionError, TimeoutError)
 """Errors that mean "the broker is not there right now", as opposed to a bad request."""
+
+REFUSED: tuple[type[BaseException], ...] = (ResponseError,)
+"""Redis is there but answers with an error: a reader logs it and retries, since fixing Redis
+(a mistyped key, an ACL) must be enough to resume."""
 
 
 @dataclass

@@ -29,6 +29,14 @@ class BrokerUnavailable(JLNError, ConnectionError):
     """Redis (or the Jupyter server we publish through) could not be reached in time."""
 
 
+class BrokerRefused(JLNError):
+    """Redis answered with an error (a key of the wrong type, an ACL refusal, out of memory).
+
+    Inside a MULTI/EXEC Redis does not roll back the commands that succeeded, so a batch refused
+    this way may have reached some of its streams.
+    """
+
+
 class PublishRejected(JLNError):
     """A remote ingest endpoint refused the notification; ``status`` is its HTTP code."""
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .backoff import RETRYABLE, Backoff
+from .backoff import REFUSED, RETRYABLE, Backoff
 from .connection import HTTP_SCHEMES, async_client, scheme_of, sync_client
+from .errors import BrokerRefused
 from .model import DEFAULT_LIMITS, Limits, Notification, validate
 from .protocol import StreamNames, encode_entry
 
@@ -101,7 +102,7 @@ class Publisher(_Options):
         return self.publish_many([notification_from(message, fields, self.limits)])[0]
 
     def publish_many(self, notifications: Iterable[NotificationLike]) -> list[list[str]]:
-        """Publish many in one round trip, all or nothing; returns each one's ids."""
+        """Publish many in one MULTI/EXEC round trip; returns each one's ids."""
         batch = self.batch(notifications)
         if self.scheme in HTTP_SCHEMES:
             return [self._http.post(n) for n in batch.notifications]
@@ -111,6 +112,8 @@ class Publisher(_Options):
                 return batch.ids(batch.queue_on(self._redis.pipeline()).execute())
             except RETRYABLE as err:
                 time.sleep(backoff.next_delay(err))
+            except REFUSED as err:
+                raise BrokerRefused(f"Redis refused the write: {_reason(err)}") from err
 
     def close(self) -> None:
         if self.scheme not in HTTP_SCHEMES:
@@ -144,7 +147,7 @@ class AsyncPublisher(_Options):
         return (await self.publish_many([notification_from(message, fields, self.limits)]))[0]
 
     async def publish_many(self, notifications: Iterable[NotificationLike]) -> list[list[str]]:
-        """Publish many in one round trip, all or nothing; returns each one's ids."""
+        """Publish many in one MULTI/EXEC round trip; returns each one's ids."""
         batch = self.batch(notifications)
         if self.scheme in HTTP_SCHEMES:
             # urllib blocks; a thread keeps the caller's event loop free.
@@ -155,6 +158,8 @@ class AsyncPublisher(_Options):
                 return batch.ids(await batch.queue_on(self._redis.pipeline()).execute())
             except RETRYABLE as err:
                 await asyncio.sleep(backoff.next_delay(err))
+            except REFUSED as err:
+                raise BrokerRefused(f"Redis refused the write: {_reason(err)}") from err
 
     async def close(self) -> None:
         if self.scheme not in HTTP_SCHEMES:
@@ -165,3 +170,8 @@ class AsyncPublisher(_Options):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def _reason(err: BaseException) -> str:
+    """Redis's own words, without redis-py's echo of the (binary) command."""
+    return str(err).rsplit("caused error: ", 1)[-1]

@@ -15,7 +15,7 @@ from typing import Any
 
 import redis.asyncio
 
-from .backoff import RETRYABLE, Backoff
+from .backoff import REFUSED, RETRYABLE, Backoff
 from .model import DEFAULT_LIMITS, Limits
 from .protocol import Cursor, Delivered, decode_entry, entry_id_key
 
@@ -154,7 +154,7 @@ class StreamReader:
             try:
                 self._cursor = await current_cursor(self.client, self.streams)
                 self._up()
-            except RETRYABLE as err:
+            except (*RETRYABLE, *REFUSED) as err:
                 await self._down(err, backoff)
         return self._cursor
 
@@ -168,7 +168,7 @@ class StreamReader:
                                                 block=self.block_ms)
                 self._up()
                 backoff.reset()
-            except RETRYABLE as err:
+            except (*RETRYABLE, *REFUSED) as err:
                 await self._down(err, backoff)
                 continue
             if _cancel_requested():

@@ -14,6 +14,7 @@ import pytest
 
 from jln_broker import (
     AsyncPublisher,
+    BrokerRefused,
     BrokerUnavailable,
     Notification,
     Publisher,
@@ -176,6 +177,17 @@ def test_unreachable_broker_raises_after_retry_for(closed_url: str) -> None:
     assert 0.45 <= time.monotonic() - started < 3.0
     assert isinstance(caught.value, ConnectionError)
     assert "0.5s" in str(caught.value)
+
+
+def test_a_key_of_the_wrong_type_is_a_clear_refusal(redis_server: RedisServer,
+                                                    redis_url: str) -> None:
+    redis_server.cli("SET", "jln:user:bob", "not a stream")
+
+    with Publisher(redis_url) as pub, pytest.raises(BrokerRefused) as caught:
+        pub.publish("hello", users=["bob"])
+
+    assert "WRONGTYPE" in str(caught.value)
+    assert "\\x" not in repr(str(caught.value))  # Redis's words, not the binary command
 
 
 def test_publish_waits_for_a_restarting_broker(redis_server: RedisServer, redis_url: str) -> None:

@@ -294,6 +294,24 @@ async def test_resume_after_restart_loses_nothing(redis_server: RedisServer,
 
 
 @pytest.mark.asyncio
+async def test_a_key_of_the_wrong_type_stalls_nothing_and_reading_resumes_once_fixed(
+        redis_server: RedisServer, redis_url: str) -> None:
+    async with following(redis_url, [A, C]) as follower:
+        await cli(redis_server, "DEL", C)
+        await cli(redis_server, "SET", C, "not a stream")
+        for _ in range(50):  # the next XREAD, once the blocked one returns, is refused
+            if follower.reader.stats.last_error:
+                break
+            await asyncio.sleep(0.1)
+        assert "WRONGTYPE" in str(follower.reader.stats.last_error)
+        await cli(redis_server, "DEL", C)
+        await cli(redis_server, "XADD", A, "*", "message", "after the fix")
+        [record] = await follower.take(1, timeout=10)
+
+    assert record.notification.message == "after the fix"
+
+
+@pytest.mark.asyncio
 async def test_memory_broker_wakes_a_blocked_read(memory_url: str) -> None:
     async with following(memory_url, [A], block_ms=10_000) as follower:
         await asyncio.sleep(0.1)  # the reader is now blocked for up to 10 s
