@@ -64,6 +64,7 @@ class Subscription:
         self.closed = False
         self._pieces: deque[Piece] = deque()
         self._wake = asyncio.Event()
+        self._gone = asyncio.Event()
 
     def offer(self, piece: Piece, batch: Batch) -> None:
         if self.overflowed or self.closed:
@@ -72,13 +73,19 @@ class Subscription:
             piece = self._unseen(batch)
         if len(self._pieces) >= self.limit:
             self.overflowed = True
+            self._gone.set()
         else:
             self._pieces.append(piece)
         self._wake.set()
 
     def close(self) -> None:
         self.closed = True
+        self._gone.set()
         self._wake.set()
+
+    async def gone(self) -> None:
+        """Returns once this subscription has overflowed or been closed."""
+        await self._gone.wait()
 
     async def next(self) -> list[Piece]:
         """Everything waiting (at least one piece), or [] once overflowed or closed."""

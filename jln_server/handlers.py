@@ -224,11 +224,26 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # t
 
     async def _send_live(self, sub: Subscription) -> None:
         while pieces := await sub.next():
-            await self.write_message(frame(pieces))
+            await self._send_unless_gone(frame(pieces), sub)
         if sub.overflowed:
             self.close(CLOSE_TOO_SLOW, "too slow: send queue full; reconnect with your cursor")
         else:
             self.close(1001, "server shutting down")
+
+    async def _send_unless_gone(self, text: str, sub: Subscription) -> None:
+        """Send one frame, but stop waiting for it once the subscription overflows: a client
+        that stopped reading leaves the write pending forever, and must still be cut off (the
+        close frame queues behind it; tornado drops the connection if no answer comes)."""
+        sending = asyncio.ensure_future(self.write_message(text))
+        gone = asyncio.ensure_future(sub.gone())
+        try:
+            await asyncio.wait({sending, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not sending.done():  # it fails when the connection drops: expected, not logged
+                sending.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if sending.done():
+            sending.result()
 
 
 def routes(service: NotifyService) -> list[tuple[str, type, dict[str, Any]]]:

@@ -72,3 +72,13 @@ async def connect(url: str, token: str | None = None, **params: str) -> Client:
                           connect_timeout=FRAME_TIMEOUT, request_timeout=FRAME_TIMEOUT)
     conn = await asyncio.wait_for(websocket_connect(request), FRAME_TIMEOUT)
     return Client(conn)
+
+
+async def xadd(server: Any, stream: str, **fields: str | int) -> str:
+    """``redis-cli XADD <stream> * field value ...`` against the test Redis; the entry id."""
+    args = [str(part) for pair in fields.items() for part in pair]
+    return (await asyncio.to_thread(server.cli, "XADD", stream, "*", *args)).strip()
+
+
+def messages(items: list[dict[str, Any]]) -> list[str]:
+    return [item["message"] for item in items]

@@ -75,10 +75,19 @@ def jp_server_cleanup(request: pytest.FixtureRequest,
     ServerApp.clear_instance()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "jln(**traits): JLN.* traits of the in-process server for this test")
+
+
 @pytest.fixture
-def jln_config(redis_url: str) -> dict[str, Any]:
-    """``JLN.*`` traits for the in-process server; override it to change them."""
-    return {"redis_url": redis_url}
+def jln_config(request: pytest.FixtureRequest, redis_url: str) -> dict[str, Any]:
+    """``JLN.*`` traits for the in-process server: the test Redis, and whatever the test's
+    ``@pytest.mark.jln(...)`` sets."""
+    config: dict[str, Any] = {"redis_url": redis_url}
+    for marker in reversed(list(request.node.iter_markers("jln"))):
+        config.update(marker.kwargs)
+    return config
 
 
 @pytest.fixture
