@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from typing import Any
 from urllib.parse import urlencode
 
@@ -13,6 +14,13 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 FRAME_TIMEOUT = 10.0
 """Seconds a test waits for a frame it expects before failing."""
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class Client:

@@ -17,7 +17,6 @@ import asyncio
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,16 +30,10 @@ import pytest
 import pytest_asyncio
 import pytest_jupyter.jupyter_server as _pytest_jupyter
 
-from .clients import FRAME_TIMEOUT, Client
+from .clients import FRAME_TIMEOUT, Client, free_port
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # --- in process: pytest-jupyter --------------------------------------------------------------
