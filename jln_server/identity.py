@@ -61,7 +61,8 @@ class PublishPolicy:
             return
         if not self.owner.under_hub:
             return
-        if self.secret and secret and hmac.compare_digest(self.secret, secret):
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        if self.secret and secret and hmac.compare_digest(self.secret.encode(), secret.encode()):
             return
         if hub_user(current_user).get("admin"):
             return
