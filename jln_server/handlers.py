@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -29,8 +30,10 @@ SECRET_HEADER = "X-JLN-Secret"
 CLOSE_TOO_SLOW = 4008
 """Close code for a client whose send queue filled up: reconnect later with the cursor."""
 
-_STATUS = {ValidationError: 400, TooLarge: 413, Forbidden: 403, RateLimited: 429,
-           BrokerUnavailable: 503}
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+_STATUS: dict[type[Exception], int] = {TooLarge: 413, ValidationError: 400, Forbidden: 403,
+                                       RateLimited: 429, BrokerUnavailable: 503}
+"""The first class an error is an instance of wins: subclasses (TooLarge) before bases."""
 
 
 class Failure(web.HTTPError):
@@ -67,10 +70,18 @@ class BaseHandler(APIHandler):
         body: dict[str, Any] = {"error": self._reason, "field": None}
         if isinstance(err, Failure):
             body = {"error": err.message, "field": err.field}
-            if isinstance(err.__cause__, RateLimited):
-                self.set_header("Retry-After", str(max(1, round(err.__cause__.retry_after))))
+        self.error_headers(status_code, err)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
+
+    def error_headers(self, status_code: int, err: BaseException | None) -> None:
+        """``Retry-After`` on a 429; ``Allow`` on a 405, as RFC 9110 requires."""
+        if isinstance(err, Failure) and isinstance(err.__cause__, RateLimited):
+            self.set_header("Retry-After", str(max(1, round(err.__cause__.retry_after))))
+        if status_code == 405:
+            own = [m for m in self.SUPPORTED_METHODS if getattr(type(self), m.lower())
+                   is not getattr(web.RequestHandler, m.lower())]
+            self.set_header("Allow", ", ".join(own))
 
     def json_body(self) -> dict[str, Any]:
         limit = self.service.limits.max_message_chars * 4 + 65_536
@@ -79,7 +90,7 @@ class BaseHandler(APIHandler):
                           "body")
         try:
             body = json.loads(self.request.body or b"null")
-        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        except (ValueError, RecursionError) as err:  # also over 4300 digits, or nested too deep
             raise Failure(400, f"body: is not valid JSON ({err})", "body") from None
         if not isinstance(body, dict):
             raise Failure(400, "body: must be a JSON object", "body")
@@ -93,7 +104,8 @@ class BaseHandler(APIHandler):
 
     def int_argument(self, name: str, default: int, maximum: int) -> int:
         value = self.get_argument(name, str(default))
-        if not value.isdigit() or not 1 <= int(value) <= maximum:
+        # ASCII digits only: int() refuses "²" (isdigit() does not) and over 4300 digits.
+        if not _WHOLE_NUMBER.fullmatch(value) or not 1 <= int(value) <= maximum:
             raise Failure(400, f"{name}: must be a whole number from 1 to {maximum}", name)
         return int(value)
 
@@ -139,6 +151,7 @@ class CompatIngestHandler(BaseHandler):
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         err = kwargs.get("exc_info", (None, None))[1]
+        self.error_headers(status_code, err)
         self.set_header("Content-Type", "application/json")
         self.finish({"error": err.message if isinstance(err, Failure) else self._reason})
 

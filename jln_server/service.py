@@ -9,14 +9,29 @@ from typing import Any
 
 from jln_broker.backoff import RETRYABLE
 from jln_broker.connection import redact
-from jln_broker.model import Limits, validate
-from jln_broker.protocol import Cursor, entry_id_key
+from jln_broker.errors import ValidationError
+from jln_broker.model import Limits, Notification, validate
+from jln_broker.protocol import Cursor, encode_entry, entry_id_key
 from jln_broker.publisher import AsyncPublisher
 from jln_broker.reader import Page, current_cursor, read_range
 
 from .fanout import Fanout
 from .identity import Owner, PublishPolicy
 from .ratelimit import RateLimiter
+
+
+def storable(raw: Mapping[str, Any], limits: Limits) -> Notification:
+    """``validate``, and encode the entry as the publisher will: a value msgpack cannot hold (an
+    integer beyond 64 bits, a lone surrogate) or a link ``urlsplit`` refuses (``http://[``) is
+    the request's fault, a ValidationError (400), never a 500."""
+    try:
+        notification = validate(raw, limits)
+        encode_entry(notification)
+    except ValidationError:
+        raise
+    except (ValueError, OverflowError) as err:
+        raise ValidationError("body", f"holds a value that cannot be stored ({err})") from None
+    return notification
 
 
 @dataclass
@@ -44,7 +59,7 @@ class NotifyService:
                       secret: str | None) -> list[str]:
         """Validate, authorize, rate-limit and write one notification; return its ids."""
         try:
-            notification = validate(raw, self.limits)
+            notification = storable(raw, self.limits)
             self.policy.check(notification, current_user, secret)
             self.limiter.take(requester)
         except Exception:
