@@ -1,0 +1,203 @@
+"""What a person sees in JupyterLab when notifications are written to Redis with ``redis-cli``."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+from playwright.sync_api import BrowserContext, Locator, Page, WebSocketRoute, expect
+
+from .conftest import STATUS_LABELS, PageRecord, status_item
+
+XADD_TO_TOAST_BOUND_MS = 3000
+POLL_SECONDS = 5
+"""The shortest poll interval the settings schema accepts."""
+
+# Installed before the XADD: notes (browser clock, ms) when a toast with this text enters the DOM,
+# and, frame by frame, when it is first on screen (it slides in from the right edge) and whole.
+WATCH_FOR_TOAST = """text => {
+  const marks = window.__jlnToast = {inDom: null, onScreen: null, whole: null};
+  const find = () => [...document.querySelectorAll('.jp-toastContainer .Toastify__toast')]
+    .find(toast => toast.querySelector('.jp-toast-message')?.textContent === text);
+  new MutationObserver((_, observer) => {
+    if (find()) {
+      marks.inDom ??= Date.now();
+      observer.disconnect();
+    }
+  }).observe(document.body, {childList: true, subtree: true, characterData: true});
+  const step = () => {
+    const toast = find();
+    if (toast) {
+      const now = Date.now();
+      const box = toast.getBoundingClientRect();
+      const [width, height] = [window.innerWidth, window.innerHeight];
+      if (box.width > 0 && box.height > 0 && box.left < width && box.right > 0
+          && box.top < height && box.bottom > 0) {
+        marks.onScreen ??= now;
+      }
+      if (box.left >= 0 && box.right <= width && box.top >= 0 && box.bottom <= height) {
+        marks.whole ??= now;
+      }
+    }
+    if (marks.whole === null) requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+}"""
+
+
+class RedisCli(Protocol):
+    """The part of the ``redis_server`` fixture used here: the real ``redis-cli``."""
+
+    def cli(self, *args: str) -> str: ...
+
+
+def xadd(redis_server: RedisCli, **fields: str) -> str:
+    """``redis-cli XADD jln:broadcast * field value ...``; the new entry's id."""
+    args = [item for pair in fields.items() for item in pair]
+    entry_id = redis_server.cli("XADD", "jln:broadcast", "*", *args).strip()
+    assert re.fullmatch(r"[0-9]+-[0-9]+", entry_id), f"XADD failed: {entry_id}"
+    return entry_id
+
+
+def toasts(page: Page, text: str) -> Locator:
+    """The toasts (bottom right, not the notification center) whose text contains ``text``."""
+    return page.locator(".jp-toastContainer .Toastify__toast").filter(has_text=text)
+
+
+def bell_count(page: Page) -> Locator:
+    """The number next to the bell in the status bar."""
+    return page.locator("#jp-main-statusbar .jp-Notification-Status-Text")
+
+
+def open_notification_center(page: Page) -> Locator:
+    page.locator("#jp-main-statusbar .jp-Notification-Status").click()
+    center = page.locator(".jp-Notification-Center")
+    expect(center).to_be_visible()
+    return center
+
+
+def toast_type(kind: str) -> re.Pattern[str]:
+    """The class that gives a toast the colour and icon of its type. (Not JupyterLab's
+    ``jp-Notification-Toast-<type>``: it is set once and never updated, and styles nothing.)"""
+    return re.compile(rf"(^|\s)Toastify__toast--{re.escape(kind)}(\s|$)")
+
+
+def toast_icon(toast: Locator, kind: str) -> Locator:
+    """The icon of ``kind`` (success, info, ...) at the toast's left."""
+    return toast.locator(f".Toastify__toast-icon svg[fill='var(--toastify-icon-color-{kind})']")
+
+
+def test_broadcast_shows_a_toast_with_its_action_button(
+        lab_page: Page, redis_server: RedisCli, screenshot: Callable[[], Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    actions = json.dumps([{"label": "Open docs", "link": "https://example.org"}])
+    lab_page.evaluate(WATCH_FOR_TOAST, "Deploy done")
+
+    entry_id = xadd(redis_server, message="Deploy done", type="success", actions=actions)
+    toast = toasts(lab_page, "Deploy done")
+    expect(toast).to_be_in_viewport(ratio=1, timeout=XADD_TO_TOAST_BOUND_MS * 3)
+    # Redis stamps the entry id with its clock (ms); the browser runs on the same machine clock.
+    added_at = int(entry_id.split("-")[0])
+    marks = {name: at - added_at for name, at in lab_page.evaluate("window.__jlnToast").items()}
+
+    screenshot()
+    with capsys.disabled():
+        print(f"\nXADD -> visible toast: {marks['onScreen']:.0f} ms (in the DOM after "
+              f"{marks['inDom']:.0f} ms; the whole toast on screen after {marks['whole']:.0f} ms)")
+    expect(toast).to_have_count(1)
+    expect(toast.locator(".jp-toast-message")).to_have_text("Deploy done")
+    expect(toast).to_have_class(toast_type("success"))
+    expect(toast_icon(toast, "success")).to_be_visible()
+    button = toast.get_by_role("button", name="Open docs", exact=True)
+    expect(button).to_be_visible()
+    expect(button).to_have_attribute("title", "https://example.org")
+    assert marks["onScreen"] < XADD_TO_TOAST_BOUND_MS
+
+
+def test_keyed_update_changes_the_one_toast_in_place(
+        lab_page: Page, redis_server: RedisCli, screenshot: Callable[[], Path]) -> None:
+    xadd(redis_server, message="Job 1: running", type="in-progress", key="job-1",
+         autoClose="false")
+    toast = toasts(lab_page, "Job 1")
+    expect(toast.locator(".jp-toast-message")).to_have_text("Job 1: running")
+    expect(toast.locator(".Toastify__spinner")).to_be_visible()  # in progress: a spinner
+    first_id = toast.get_attribute("id")
+
+    xadd(redis_server, message="Job 1: done", type="success", key="job-1")
+    expect(toast.locator(".jp-toast-message")).to_have_text("Job 1: done")
+    expect(toast).to_have_class(toast_type("success"))
+    expect(toast_icon(toast, "success")).to_be_visible()
+    expect(toast.locator(".Toastify__spinner")).to_have_count(0)
+    lab_page.wait_for_timeout(500)  # a second toast would have shown up by now
+
+    screenshot()
+    expect(toast).to_have_count(1)
+    assert toast.get_attribute("id") == first_id
+    expect(bell_count(lab_page)).to_have_text("1")
+
+
+@pytest.mark.lab(settings={"jln-labextension:plugin": {"pollInterval": POLL_SECONDS}},
+                 args=[f"--JLN.poll_interval={POLL_SECONDS}"])
+def test_with_the_websocket_blocked_the_poll_still_brings_the_toast(
+        lab_context: BrowserContext, open_lab: Callable[..., Page], redis_server: RedisCli,
+        screenshot: Callable[[], Path]) -> None:
+    refused: list[str] = []
+
+    def refuse(socket: WebSocketRoute) -> None:
+        refused.append(socket.url)
+        socket.close(code=1006, reason="blocked by the test")
+
+    lab_context.route_web_socket("**/jln/api/ws**", refuse)
+    page = open_lab("polling")
+
+    xadd(redis_server, message="Arrived by polling", type="info")
+    toast = toasts(page, "Arrived by polling")
+    expect(toast).to_be_visible(timeout=(POLL_SECONDS * 2 + 5) * 1000)
+
+    screenshot()
+    expect(toast.locator(".jp-toast-message")).to_have_text("Arrived by polling")
+    expect(status_item(page)).to_have_text(STATUS_LABELS["polling"])
+    expect(status_item(page)).to_have_attribute("data-jln-state", "polling")
+    assert refused, "the page never tried the WebSocket"
+
+
+def test_html_in_message_and_action_label_shows_as_literal_text(
+        lab_page: Page, redis_server: RedisCli, page_record: PageRecord,
+        screenshot: Callable[[], Path]) -> None:
+    message = "<img src=x onerror=alert(1)>"
+    label = "<b>Docs</b><img src=y onerror=alert(2)>"
+    actions = json.dumps([{"label": label, "link": "https://example.org"}])
+    xadd(redis_server, message=message, actions=actions)
+
+    toast = toasts(lab_page, message)
+    expect(toast.locator(".jp-toast-message")).to_have_text(message)
+    expect(toast.get_by_role("button", name=label, exact=True)).to_be_visible()
+    lab_page.wait_for_timeout(1000)  # time for a broken image to fire onerror
+
+    screenshot()
+    expect(toast.locator("img, b")).to_have_count(0)
+    expect(lab_page.locator("img[src=x], img[src=y]")).to_have_count(0)
+    assert page_record.dialogs == []
+    center = open_notification_center(lab_page)
+    expect(center.locator(".jp-toast-message")).to_have_text([message])
+    expect(center.locator("img, b")).to_have_count(0)
+    assert page_record.dialogs == []
+
+
+def test_silent_notification_reaches_the_center_without_a_toast(
+        lab_page: Page, redis_server: RedisCli, screenshot: Callable[[], Path]) -> None:
+    expect(bell_count(lab_page)).to_have_text("0")
+    xadd(redis_server, message="Nightly backup finished", autoClose="0")
+
+    expect(bell_count(lab_page)).to_have_text("1")
+    lab_page.wait_for_timeout(1000)  # a toast would have shown up by now
+    screenshot()
+    expect(lab_page.locator(".jp-toastContainer .Toastify__toast")).to_have_count(0)
+    expect(lab_page.locator("#jp-main-statusbar .jp-Notification-Status")).to_have_class(
+        re.compile(r"(^|\s)jp-mod-selected(\s|$)"))  # the bell is highlighted
+    center = open_notification_center(lab_page)
+    expect(center.locator(".jp-toast-message")).to_have_text(["Nightly backup finished"])
