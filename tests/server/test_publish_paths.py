@@ -26,9 +26,13 @@ CLEARED_ENV = ("JLN_URL", "JLN_SECRET", "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN",
 
 @pytest.fixture(params=["memory", "redis"])
 def server(request: pytest.FixtureRequest, jupyter_process: Callable[..., Any]) -> Any:
-    """A real ``jupyter server`` on the embedded broker (no ``JLN.redis_url``) or on Redis."""
-    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    process = jupyter_process(redis_url)
+    """A real ``jupyter server`` on the embedded broker (no ``JLN.redis_url``), or on Redis
+    under a base URL such as JupyterHub gives a user's server."""
+    if request.param == "redis":
+        process = jupyter_process(request.getfixturevalue("redis_url"),
+                                  base_url="/user/ada/")
+    else:
+        process = jupyter_process(None)
     process.broker = request.param
     return process
 

@@ -26,6 +26,10 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+async def status(jp_fetch: Any) -> dict[str, Any]:
+    return dict(json.loads((await jp_fetch("jln", "api", "status")).body))
+
+
 @pytest.mark.asyncio
 async def test_redis_cli_xadd_reaches_a_connected_tab(ws_client: WsClient, redis_server: Any
                                                       ) -> None:
@@ -113,6 +117,35 @@ async def test_reconnecting_with_the_cursor_gets_exactly_what_was_missed(
 
 
 @pytest.mark.asyncio
+@pytest.mark.jln(user="ada")
+async def test_a_long_absence_is_replayed_whole_in_order_then_live(
+        ws_client: WsClient, redis_url: str, redis_server: Any) -> None:
+    first = await ws_client()
+    cursor = (await first.hello())["cursor"]
+    first.close()
+    async with redis.asyncio.Redis.from_url(redis_url) as client:
+        pipe = client.pipeline(transaction=False)
+        for n in range(1234):  # more than one replay page
+            pipe.xadd(BROADCAST if n % 3 else "jln:user:ada", {"message": f"m{n}"})
+        await pipe.execute()
+
+    again = await ws_client(cursor=cursor)
+    await again.hello()
+    replayed, _, frames = await again.notifications(1234)
+    await xadd(redis_server, BROADCAST, message="live")
+    live, _, _ = await again.notifications(1)
+
+    # Entry ids order each stream; across streams only the millisecond orders them.
+    assert sorted(messages(replayed), key=lambda m: int(m[1:])) == [f"m{n}" for n in range(1234)]
+    for stream in (BROADCAST, "jln:user:ada"):
+        own = [int(i["message"][1:]) for i in replayed if i["stream"] == stream]
+        assert own == sorted(own)
+    assert [i["createdAt"] for i in replayed] == sorted(i["createdAt"] for i in replayed)
+    assert frames > 1
+    assert messages(live) == ["live"]
+
+
+@pytest.mark.asyncio
 async def test_bad_cursor_is_refused_with_400(jln_started: Any, jp_ws_fetch: Any) -> None:
     with pytest.raises(HTTPClientError) as refused:
         await asyncio.wait_for(jp_ws_fetch("jln", "api", "ws", params={"cursor": "not-a-cursor"}),
@@ -166,7 +199,7 @@ async def test_a_tab_gets_its_user_and_group_streams_but_not_other_users(
 async def test_redis_outage_is_a_503_and_the_tab_recovers_when_redis_returns(
         ws_client: WsClient, jp_fetch: Any, redis_server: Any) -> None:
     tab = await ws_client()
-    await tab.hello()
+    cursor = (await tab.hello())["cursor"]
     try:
         await asyncio.to_thread(redis_server.stop)
 
@@ -176,14 +209,36 @@ async def test_redis_outage_is_a_503_and_the_tab_recovers_when_redis_returns(
         assert refused.value.code == 503
         body = json.loads(refused.value.response.body)
         assert "unreachable" in body["error"]
-        await tab.nothing_more(0.5)  # still open: no close, no frame
+        assert (await status(jp_fetch))["broker"]["reachable"] is False
+        resuming = await ws_client(cursor=cursor)  # its replay cannot be read: told to retry
+        await resuming.hello()
+        assert await asyncio.wait_for(resuming.conn.read_message(), 10) is None
+        assert resuming.conn.close_code == 1011
+        await tab.nothing_more(0.3)  # the live tab stays open: no close, no frame
 
         await asyncio.to_thread(redis_server.start)
         await xadd(redis_server, BROADCAST, message="back")
         items, _, _ = await tab.notifications(1, timeout=20)
         assert messages(items) == ["back"]
+        assert (await status(jp_fetch))["broker"]["reachable"] is True
     finally:
         await asyncio.to_thread(redis_server.start)
+
+
+@pytest.mark.asyncio
+async def test_a_malformed_entry_is_skipped_and_the_next_one_arrives(
+        ws_client: WsClient, jp_fetch: Any, redis_server: Any) -> None:
+    tab = await ws_client()
+    await tab.hello()
+
+    await xadd(redis_server, BROADCAST, message="bad type", type="bogus")
+    await xadd(redis_server, BROADCAST, message="bad link", link="javascript:alert(1)")
+    await xadd(redis_server, BROADCAST, message="good")
+    items, _, _ = await tab.notifications(1)
+
+    assert messages(items) == ["good"]
+    assert (await status(jp_fetch))["reader"]["malformed"] == 2
+    await tab.nothing_more(0.3)
 
 
 @pytest.mark.asyncio
@@ -197,6 +252,8 @@ async def test_restarted_server_replays_what_was_published_while_it_was_down(
     _, cursor, _ = await tab.notifications(1)
 
     await asyncio.to_thread(server.stop)
+    assert await asyncio.wait_for(tab.conn.read_message(), 10) is None
+    assert tab.conn.close_code == 1001, "a stopping server says goodbye"
     for text in ("while down 1", "while down 2"):
         await xadd(redis_server, BROADCAST, message=text)
     await asyncio.to_thread(server.start)
@@ -210,10 +267,6 @@ async def test_restarted_server_replays_what_was_published_while_it_was_down(
     assert messages(live) == ["after"]
     await again.nothing_more(0.3)
     again.close()
-
-
-async def status(jp_fetch: Any) -> dict[str, Any]:
-    return dict(json.loads((await jp_fetch("jln", "api", "status")).body))
 
 
 @pytest.mark.asyncio
