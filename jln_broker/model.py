@@ -13,8 +13,11 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+import msgpack
 
 from .errors import TooLarge, ValidationError
 
@@ -90,6 +93,16 @@ class Notification:
     def expired(self, now_ms: int) -> bool:
         return self.expires_at is not None and now_ms >= self.expires_at
 
+    @cached_property
+    def packed(self) -> bytes:
+        """The msgpack form, made once: ``validate`` proves it can be made (valid JSON can
+        still hold an integer over 64 bits or a lone surrogate), the publisher writes it."""
+        try:
+            return msgpack.packb(self.to_dict(), use_bin_type=True)
+        except (ValueError, OverflowError) as err:
+            raise ValidationError("notification", f"holds a value that cannot be stored ({err})"
+                                  ) from None
+
     def to_dict(self, *, audience: bool = False) -> dict[str, Any]:
         """The wire form (camelCase), leaving out what is unset."""
         out: dict[str, Any] = {"message": self.message, "type": self.type,
@@ -114,7 +127,7 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
                               f"unknown field (known: {', '.join(sorted(_FIELDS))})")
     check = _Checker(limits)
     auto_close = raw.get("autoClose", 5000)
-    return Notification(
+    notification = Notification(
         message=check.text("message", raw.get("message"), limits.max_message_chars, required=True),
         type=check.choice("type", raw.get("type", "info"), TYPES),
         auto_close=check.auto_close("autoClose", auto_close),
@@ -129,6 +142,8 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
         users=check.names("users", raw.get("users")),
         groups=check.names("groups", raw.get("groups")),
     )
+    notification.packed  # noqa: B018 (raises if it cannot be stored)
+    return notification
 
 
 _FIELDS = frozenset({"message", "type", "autoClose", "title", "origin", "topic", "link",

@@ -63,7 +63,7 @@ class StreamNames:
 
 def encode_entry(notification: Notification) -> dict[str, bytes]:
     """The publisher's form: one field holding the msgpack notification (audience left out)."""
-    return {PAYLOAD_FIELD: msgpack.packb(notification.to_dict(), use_bin_type=True)}
+    return {PAYLOAD_FIELD: notification.packed}
 
 
 def decode_entry(fields: Mapping[bytes | str, bytes | str],

@@ -37,7 +37,8 @@ class ReaderStats:
     last_read_at: float | None = None  # time.time() of the last answer from Redis
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        """camelCase, like every other JSON the server answers with."""
+        return {_camel(name): value for name, value in self.__dict__.items()}
 
 
 @dataclass
@@ -221,6 +222,11 @@ def _cancel_requested() -> bool:
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)  # Python 3.11+
     return bool(cancelling and cancelling())
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _text(value: bytes | str) -> str:

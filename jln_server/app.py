@@ -100,7 +100,7 @@ class JLN(ExtensionApp):
         publisher = AsyncPublisher(self.redis_url, prefix=self.prefix,
                                    maxlen=self.max_stream_length, limits=limits, retry_for=2.0)
         self.service = NotifyService(
-            owner=owner, limits=limits, fanout=fanout, publisher=publisher,
+            owner=owner, names=names, limits=limits, fanout=fanout, publisher=publisher,
             policy=PublishPolicy(owner, self.publisher_secret),
             limiter=RateLimiter(self.ingest_rate_limit, self.ingest_burst),
             poll_interval=self.poll_interval)

@@ -145,13 +145,27 @@ class Fanout:
         self._task = asyncio.create_task(self._run(), name="jln-fanout")
 
     async def stop(self) -> None:
+        await self._halt()
+        for sub in list(self.subscriptions):
+            sub.close()
+        await self.client.aclose()
+
+    async def follow(self, streams: Sequence[str]) -> None:
+        """Read ``streams`` from now on (a user's groups, learnt from a request), carrying on
+        from the current cursor so nothing already read is read again."""
+        if set(streams) == set(self.streams):
+            return
+        await self._halt()
+        self.reader = StreamReader(self.client, streams, self._cursor, decoder=self.decoder,
+                                   block_ms=self.reader.block_ms)
+        log.info("now reading %s", ", ".join(streams))
+        self.start()
+
+    async def _halt(self) -> None:
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for sub in list(self.subscriptions):
-            sub.close()
-        await self.client.aclose()
 
     async def subscribe(self, since: Cursor | None) -> tuple[Subscription, Cursor]:
         """Register a connection and return it with the position its replay must reach.
@@ -185,7 +199,7 @@ class Fanout:
 
     async def _run(self) -> None:
         self._cursor = await self.reader.start()
-        self._ready.set()
+        self._ready.set()  # only the first start matters; later ones find it set
         async for batch in self.reader.batches():
             self._cursor = batch.cursor
             piece = Piece.of(batch.items, batch.cursor)

@@ -16,12 +16,12 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from jln_broker.backoff import RETRYABLE
-from jln_broker.errors import BrokerUnavailable, TooLarge, ValidationError
+from jln_broker.backoff import REFUSED, RETRYABLE
+from jln_broker.errors import BrokerRefused, BrokerUnavailable, TooLarge, ValidationError
 from jln_broker.protocol import Cursor
 
 from .fanout import Subscription, frame, now_ms
-from .identity import Forbidden
+from .identity import Forbidden, hub_user
 from .ratelimit import RateLimited
 from .service import NotifyService
 
@@ -52,6 +52,8 @@ def http_errors() -> Iterator[None]:
         yield
     except RETRYABLE as err:
         raise Failure(503, f"the notification broker is unreachable: {err}") from err
+    except (*REFUSED, BrokerRefused) as err:
+        raise Failure(502, f"the notification broker refused the request: {err}") from err
     except tuple(_STATUS) as err:
         status = next(code for kind, code in _STATUS.items() if isinstance(err, kind))
         raise Failure(status, str(err), getattr(err, "field", None)) from err
@@ -130,6 +132,7 @@ class NotificationsHandler(BaseHandler):
         """The poll fallback: notifications after ``since``, or the newest ``limit``."""
         limit = self.int_argument("limit", 100, 1000)
         since = self.get_argument("since", None)
+        await self.service.learn_groups(hub_user(self.current_user).get("groups"))
         with http_errors():
             page = await (self.service.since(Cursor.decode(since), limit) if since
                           else self.service.recent(limit))
@@ -194,6 +197,7 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # t
     @ws_authenticated
     @authorized
     async def get(self, *args: Any, **kwargs: Any) -> None:
+        await self.service.learn_groups(hub_user(self.current_user).get("groups"))
         cursor = self.get_argument("cursor", None)
         if cursor:
             try:

@@ -4,34 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from jln_broker.backoff import RETRYABLE
 from jln_broker.connection import redact
-from jln_broker.errors import ValidationError
-from jln_broker.model import Limits, Notification, validate
-from jln_broker.protocol import Cursor, encode_entry, entry_id_key
+from jln_broker.model import Limits, validate
+from jln_broker.protocol import Cursor, StreamNames, entry_id_key
 from jln_broker.publisher import AsyncPublisher
 from jln_broker.reader import Page, current_cursor, read_range
 
 from .fanout import Fanout
 from .identity import Owner, PublishPolicy
 from .ratelimit import RateLimiter
-
-
-def storable(raw: Mapping[str, Any], limits: Limits) -> Notification:
-    """``validate``, and encode the entry as the publisher will: a value msgpack cannot hold (an
-    integer beyond 64 bits, a lone surrogate) or a link ``urlsplit`` refuses (``http://[``) is
-    the request's fault, a ValidationError (400), never a 500."""
-    try:
-        notification = validate(raw, limits)
-        encode_entry(notification)
-    except ValidationError:
-        raise
-    except (ValueError, OverflowError) as err:
-        raise ValidationError("body", f"holds a value that cannot be stored ({err})") from None
-    return notification
 
 
 @dataclass
@@ -43,10 +28,11 @@ class Counters:
 class NotifyService:
     """The server's one owner, reader, publisher and rules, shared by every handler."""
 
-    def __init__(self, *, owner: Owner, limits: Limits, fanout: Fanout,
+    def __init__(self, *, owner: Owner, names: StreamNames, limits: Limits, fanout: Fanout,
                  publisher: AsyncPublisher, policy: PublishPolicy, limiter: RateLimiter,
                  poll_interval: float) -> None:
         self.owner = owner
+        self.names = names
         self.limits = limits
         self.fanout = fanout
         self.publisher = publisher
@@ -55,17 +41,27 @@ class NotifyService:
         self.poll_interval = poll_interval
         self.counters = Counters()
 
+    async def learn_groups(self, groups: Any) -> None:
+        """Under JupyterHub the user's groups arrive with each request: read their streams too."""
+        if not isinstance(groups, list) or not groups:
+            return
+        known = set(self.owner.groups)
+        fresh = [g for g in groups if isinstance(g, str) and g not in known]
+        if fresh:
+            self.owner = replace(self.owner, groups=(*self.owner.groups, *fresh))
+            await self.fanout.follow(self.owner.streams(self.names))
+
     async def publish(self, raw: Mapping[str, Any], *, requester: str, current_user: Any,
                       secret: str | None) -> list[str]:
         """Validate, authorize, rate-limit and write one notification; return its ids."""
         try:
-            notification = storable(raw, self.limits)
+            notification = validate(raw, self.limits)
             self.policy.check(notification, current_user, secret)
             self.limiter.take(requester)
+            ids = await self.publisher.publish_many([notification])
         except Exception:
             self.counters.rejected += 1
             raise
-        ids = await self.publisher.publish_many([notification])
         self.counters.ingested += 1
         return ids[0]
 
