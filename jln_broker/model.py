@@ -98,10 +98,11 @@ class Notification:
         """The msgpack form, made once: ``validate`` proves it can be made (valid JSON can
         still hold an integer over 64 bits or a lone surrogate), the publisher writes it."""
         try:
-            return msgpack.packb(self.to_dict(), use_bin_type=True)
+            packed: bytes = msgpack.packb(self.to_dict(), use_bin_type=True)
         except (ValueError, OverflowError) as err:
             raise ValidationError("notification", f"holds a value that cannot be stored ({err})"
                                   ) from None
+        return packed
 
     def to_dict(self, *, audience: bool = False) -> dict[str, Any]:
         """The wire form (camelCase), leaving out what is unset."""
@@ -128,7 +129,7 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
     check = _Checker(limits)
     auto_close = raw.get("autoClose", 5000)
     notification = Notification(
-        message=check.text("message", raw.get("message"), limits.max_message_chars, required=True),
+        message=check.required("message", raw.get("message"), limits.max_message_chars),
         type=check.choice("type", raw.get("type", "info"), TYPES),
         auto_close=check.auto_close("autoClose", auto_close),
         title=check.text("title", raw.get("title"), limits.max_short_chars),
@@ -169,6 +170,9 @@ class _Checker:
         if len(value) > limit:
             raise TooLarge(name, f"is {len(value)} characters; the limit is {limit}")
         return value
+
+    def required(self, name: str, value: Any, limit: int) -> str:
+        return str(self.text(name, value, limit, required=True))
 
     def choice(self, name: str, value: Any, allowed: Iterable[str]) -> str:
         allowed = tuple(allowed)
@@ -273,7 +277,7 @@ class _Checker:
                 raise ValidationError(f"{where}.args", "needs a commandId")
             args = self.data(f"{where}.args", args)
         return Action(
-            label=str(self.text(f"{where}.label", raw.get("label"), short, required=True)),
+            label=self.required(f"{where}.label", raw.get("label"), short),
             caption=self.text(f"{where}.caption", raw.get("caption"), short) or "",
             display_type=self.choice(f"{where}.displayType", raw.get("displayType", "default"),
                                      DISPLAY_TYPES),

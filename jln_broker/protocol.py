@@ -66,7 +66,7 @@ def encode_entry(notification: Notification) -> dict[str, bytes]:
     return {PAYLOAD_FIELD: notification.packed}
 
 
-def decode_entry(fields: Mapping[bytes | str, bytes | str],
+def decode_entry(fields: Mapping[bytes, bytes] | Mapping[str, str],
                  limits: Limits = DEFAULT_LIMITS) -> Notification:
     """Read either form of an entry; raise ``ValidationError`` for a malformed one."""
     named = {_text(k): v for k, v in fields.items()}

@@ -14,13 +14,16 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backoff import REFUSED, RETRYABLE, Backoff
 from .connection import HTTP_SCHEMES, async_client, scheme_of, sync_client
 from .errors import BrokerRefused
 from .model import DEFAULT_LIMITS, Limits, Notification, validate
 from .protocol import StreamNames, encode_entry
+
+if TYPE_CHECKING:
+    from .http import HttpTransport
 
 NotificationLike = Notification | Mapping[str, Any]
 
@@ -76,6 +79,15 @@ class _Options:
         self.retry_for = retry_for
         self.token = token
         self.secret = secret
+        self._http = self._http_transport()
+
+    def _http_transport(self) -> HttpTransport | None:
+        """Through a Jupyter server's REST ingest, for an http(s) URL; else None (Redis)."""
+        if self.scheme not in HTTP_SCHEMES:
+            return None
+        from .http import HttpTransport  # urllib and friends only when needed
+
+        return HttpTransport(self.url, self.token, self.retry_for, self.secret)
 
     def batch(self, notifications: Iterable[NotificationLike]) -> _Batch:
         return _Batch(self.names, self.maxlen, _checked(notifications, self.limits))
@@ -90,12 +102,7 @@ class Publisher(_Options):
 
     def __init__(self, url: str = "memory://", **options: Any) -> None:
         super().__init__(url, **options)
-        if self.scheme in HTTP_SCHEMES:
-            from .http import HttpTransport
-
-            self._http = HttpTransport(self.url, self.token, self.retry_for, self.secret)
-        else:
-            self._redis = sync_client(self.url)
+        self._redis = None if self._http else sync_client(self.url)
 
     def publish(self, message: str, **fields: Any) -> list[str]:
         """Publish one notification; returns its id on each target stream."""
@@ -104,8 +111,9 @@ class Publisher(_Options):
     def publish_many(self, notifications: Iterable[NotificationLike]) -> list[list[str]]:
         """Publish many in one MULTI/EXEC round trip; returns each one's ids."""
         batch = self.batch(notifications)
-        if self.scheme in HTTP_SCHEMES:
+        if self._http:
             return [self._http.post(n) for n in batch.notifications]
+        assert self._redis is not None
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
@@ -116,7 +124,7 @@ class Publisher(_Options):
                 raise BrokerRefused(f"Redis refused the write: {_reason(err)}") from err
 
     def close(self) -> None:
-        if self.scheme not in HTTP_SCHEMES:
+        if self._redis:
             self._redis.close()
 
     def __enter__(self) -> Publisher:
@@ -135,12 +143,7 @@ class AsyncPublisher(_Options):
 
     def __init__(self, url: str = "memory://", **options: Any) -> None:
         super().__init__(url, **options)
-        if self.scheme in HTTP_SCHEMES:
-            from .http import HttpTransport
-
-            self._http = HttpTransport(self.url, self.token, self.retry_for, self.secret)
-        else:
-            self._redis = async_client(self.url)
+        self._redis = None if self._http else async_client(self.url)
 
     async def publish(self, message: str, **fields: Any) -> list[str]:
         """Publish one notification; returns its id on each target stream."""
@@ -149,9 +152,10 @@ class AsyncPublisher(_Options):
     async def publish_many(self, notifications: Iterable[NotificationLike]) -> list[list[str]]:
         """Publish many in one MULTI/EXEC round trip; returns each one's ids."""
         batch = self.batch(notifications)
-        if self.scheme in HTTP_SCHEMES:
+        if self._http:
             # urllib blocks; a thread keeps the caller's event loop free.
             return [await asyncio.to_thread(self._http.post, n) for n in batch.notifications]
+        assert self._redis is not None
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
@@ -162,7 +166,7 @@ class AsyncPublisher(_Options):
                 raise BrokerRefused(f"Redis refused the write: {_reason(err)}") from err
 
     async def close(self) -> None:
-        if self.scheme not in HTTP_SCHEMES:
+        if self._redis:
             await self._redis.aclose()
 
     async def __aenter__(self) -> AsyncPublisher:

@@ -165,8 +165,8 @@ class StreamReader:
         backoff = Backoff(cap=5.0)
         while True:
             try:
-                reply = await self.client.xread(dict(cursor.positions), count=self.count,
-                                                block=self.block_ms)
+                positions: dict[Any, Any] = dict(cursor.positions)
+                reply = await self.client.xread(positions, count=self.count, block=self.block_ms)
                 self._up()
                 backoff.reset()
             except (*RETRYABLE, *REFUSED) as err:

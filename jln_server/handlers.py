@@ -32,7 +32,8 @@ CLOSE_TOO_SLOW = 4008
 
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 _STATUS: dict[type[Exception], int] = {TooLarge: 413, ValidationError: 400, Forbidden: 403,
-                                       RateLimited: 429, BrokerUnavailable: 503}
+                                       RateLimited: 429, BrokerRefused: 502,
+                                       BrokerUnavailable: 503}
 """The first class an error is an instance of wins: subclasses (TooLarge) before bases."""
 
 
@@ -52,7 +53,7 @@ def http_errors() -> Iterator[None]:
         yield
     except RETRYABLE as err:
         raise Failure(503, f"the notification broker is unreachable: {err}") from err
-    except (*REFUSED, BrokerRefused) as err:
+    except REFUSED as err:
         raise Failure(502, f"the notification broker refused the request: {err}") from err
     except tuple(_STATUS) as err:
         status = next(code for kind, code in _STATUS.items() if isinstance(err, kind))
@@ -183,7 +184,7 @@ class CompatListHandler(BaseHandler):
             for d in page.items]})
 
 
-class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: ignore[misc]
+class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     """Pushes a hello (with the cursor to save), then what the client missed, then live
     batches. A cursor in the query resumes exactly after it."""
 
@@ -206,7 +207,7 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):  # t
                 raise web.HTTPError(400, str(err)) from None
         await super().get(*args, **kwargs)
 
-    def open(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+    def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)  # starts the heartbeat pings
         self._task = asyncio.create_task(self._serve())
 
