@@ -1,14 +1,15 @@
-"""Fixtures for testing the ``jln_server`` extension.
+"""Fixtures for testing the ``jln_server`` extension, two ways.
 
-Two ways to run the server:
+In process, through pytest-jupyter: ``jp_fetch`` and ``jp_ws_fetch`` add the token. The server
+reads the test Redis (``redis_url``); ``@pytest.mark.jln(user="ada", send_queue_limit=2, ...)``
+sets other ``JLN.*`` traits for one test (or override ``jln_config``). Ask for ``jln_started``
+(or ``ws_client``, which implies it) when the fan-out reader must run: pytest-jupyter does not
+call the extension's start hook.
 
-- in process, through pytest-jupyter (``jp_fetch``, ``jp_ws_fetch`` add the token). Override
-  ``jln_config`` in a test module (or parametrize it indirectly) to set ``JLN.*`` traits; ask for
-  ``jln_started`` when the fan-out reader must run (pytest-jupyter does not call the extension's
-  start hook).
-- as a real ``jupyter server`` (or ``jupyter lab``) subprocess: ``jupyter_process(...)`` returns a
-  ``JupyterProcess`` with ``.url``, ``.token``, ``.runtime_dir``, ``.stop()``, ``.start()``,
-  ``.restart()``; it is stopped at teardown.
+As a real ``jupyter server`` (or ``jupyter lab``) subprocess: ``jupyter_process(redis_url, ...)``
+returns a ``JupyterProcess`` with ``.url``, ``.token``, ``.runtime_dir``, ``.stop()``,
+``.start()``, ``.restart()`` (same port, same token); ``ws_connect(process)`` opens a socket
+on it. Processes and sockets are closed after each test.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import pytest
 import pytest_asyncio
 import pytest_jupyter.jupyter_server as _pytest_jupyter
 
-from .clients import FRAME_TIMEOUT, Client, free_port
+from .clients import FRAME_TIMEOUT, Client, connect, free_port, ws_url
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -115,6 +116,22 @@ def ws_client(jp_ws_fetch: Callable[..., Any], jln_started: Any
         conn = await asyncio.wait_for(jp_ws_fetch("jln", "api", "ws", params=params),
                                       FRAME_TIMEOUT)
         client = Client(conn)
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        client.close()
+
+
+@pytest.fixture
+def ws_connect() -> Iterator[Callable[..., Any]]:
+    """``await ws_connect(process, cursor=...)``: a ``Client`` on a ``JupyterProcess``'s socket,
+    closed after the test."""
+    opened: list[Client] = []
+
+    async def open_client(process: JupyterProcess, **params: str) -> Client:
+        client = await connect(ws_url(process.url), process.token, **params)
         opened.append(client)
         return client
 

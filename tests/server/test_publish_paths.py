@@ -17,7 +17,7 @@ import pytest
 
 from jln_broker.publisher import Publisher
 
-from .clients import Client, connect, ws_url
+from .clients import Client
 
 REPO = Path(__file__).resolve().parents[2]
 CLEARED_ENV = ("JLN_URL", "JLN_SECRET", "JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN",
@@ -37,8 +37,8 @@ def server(request: pytest.FixtureRequest, jupyter_process: Callable[..., Any]) 
     return process
 
 
-async def open_tab(server: Any) -> Client:
-    tab = await connect(ws_url(server.url), server.token)
+async def open_tab(ws_connect: Callable[..., Any], server: Any) -> Client:
+    tab: Client = await ws_connect(server)
     await tab.hello()
     return tab
 
@@ -59,9 +59,9 @@ def in_redis(server: Any, redis_server: Any, entry: str) -> bool:
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(90)
-async def test_the_library_publishes_through_the_server_url(server: Any, redis_server: Any
-                                                            ) -> None:
-    tab = await open_tab(server)
+async def test_the_library_publishes_through_the_server_url(
+        server: Any, ws_connect: Callable[..., Any], redis_server: Any) -> None:
+    tab = await open_tab(ws_connect, server)
 
     def publish() -> list[str]:
         with Publisher(server.url, token=server.token) as publisher:
@@ -73,14 +73,13 @@ async def test_the_library_publishes_through_the_server_url(server: Any, redis_s
     assert [(i["id"], i["message"], i["type"], i["title"]) for i in items] == [
         (ids[0], "via http", "success", "Library")]
     assert in_redis(server, redis_server, ids[0]) == (server.broker == "redis")
-    tab.close()
 
 
 @pytest.mark.asyncio
 @pytest.mark.timeout(90)
-async def test_jln_send_without_a_url_finds_the_running_server(server: Any, redis_server: Any
-                                                              ) -> None:
-    tab = await open_tab(server)
+async def test_jln_send_without_a_url_finds_the_running_server(
+        server: Any, ws_connect: Callable[..., Any], redis_server: Any) -> None:
+    tab = await open_tab(ws_connect, server)
 
     done = await asyncio.to_thread(jln_send, "hi", "--type", "warning",
                                    runtime_dir=server.runtime_dir)
@@ -90,7 +89,6 @@ async def test_jln_send_without_a_url_finds_the_running_server(server: Any, redi
     [entry] = done.stdout.split()
     assert [(i["id"], i["message"], i["type"]) for i in items] == [(entry, "hi", "warning")]
     assert in_redis(server, redis_server, entry) == (server.broker == "redis")
-    tab.close()
 
 
 @pytest.mark.timeout(60)

@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio
 from tornado.httpclient import HTTPClientError
 
-from .clients import Client, connect, messages, ws_url, xadd
+from .clients import Client, connect, messages, xadd
 
 BROADCAST = "jln:broadcast"
 WsClient = Callable[..., Any]
@@ -244,9 +244,10 @@ async def test_a_malformed_entry_is_skipped_and_the_next_one_arrives(
 @pytest.mark.asyncio
 @pytest.mark.timeout(90)
 async def test_restarted_server_replays_what_was_published_while_it_was_down(
-        jupyter_process: Callable[..., Any], redis_url: str, redis_server: Any) -> None:
+        jupyter_process: Callable[..., Any], ws_connect: WsClient, redis_url: str,
+        redis_server: Any) -> None:
     server = await asyncio.to_thread(jupyter_process, redis_url)
-    tab = await connect(ws_url(server.url), server.token)
+    tab = await ws_connect(server)
     await tab.hello()
     await xadd(redis_server, BROADCAST, message="before")
     _, cursor, _ = await tab.notifications(1)
@@ -257,7 +258,7 @@ async def test_restarted_server_replays_what_was_published_while_it_was_down(
     for text in ("while down 1", "while down 2"):
         await xadd(redis_server, BROADCAST, message=text)
     await asyncio.to_thread(server.start)
-    again = await connect(ws_url(server.url), server.token, cursor=cursor)
+    again = await ws_connect(server, cursor=cursor)
     await again.hello()
     replayed, _, _ = await again.notifications(2)
     await xadd(redis_server, BROADCAST, message="after")
@@ -266,7 +267,6 @@ async def test_restarted_server_replays_what_was_published_while_it_was_down(
     assert messages(replayed) == ["while down 1", "while down 2"]
     assert messages(live) == ["after"]
     await again.nothing_more(0.3)
-    again.close()
 
 
 @pytest.mark.asyncio
