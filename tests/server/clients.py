@@ -62,7 +62,7 @@ class Client:
             text = await asyncio.wait_for(self.conn.read_message(), wait)
         except asyncio.TimeoutError:
             return
-        raise AssertionError(f"unexpected frame: {text}")
+        raise AssertionError(f"unexpected frame: {text!r}")
 
     def close(self) -> None:
         self.conn.close()
@@ -85,7 +85,8 @@ async def connect(url: str, token: str | None = None, **params: str) -> Client:
 async def xadd(server: Any, stream: str, **fields: str | int) -> str:
     """``redis-cli XADD <stream> * field value ...`` against the test Redis; the entry id."""
     args = [str(part) for pair in fields.items() for part in pair]
-    return (await asyncio.to_thread(server.cli, "XADD", stream, "*", *args)).strip()
+    reply: str = await asyncio.to_thread(server.cli, "XADD", stream, "*", *args)
+    return reply.strip()
 
 
 def messages(items: list[dict[str, Any]]) -> list[str]:

@@ -206,7 +206,7 @@ async def test_redis_outage_is_a_503_and_the_tab_recovers_when_redis_returns(
         with pytest.raises(HTTPClientError) as refused:
             await jp_fetch("jln", "api", "notifications", method="POST",
                            body=json.dumps({"message": "while down"}))
-        assert refused.value.code == 503
+        assert refused.value.code == 503 and refused.value.response is not None
         body = json.loads(refused.value.response.body)
         assert "unreachable" in body["error"]
         assert (await status(jp_fetch))["broker"]["reachable"] is False
