@@ -2,8 +2,9 @@
 through Playwright (Python, sync API). Nothing here downloads a browser.
 
 - ``jupyter_lab``: the lab server, with JupyterLab's news prompt and update check off. A test's
-  ``@pytest.mark.lab(settings={plugin_id: {...}}, args=[...])`` adds user settings (written
-  before the server starts) and command-line arguments.
+  ``@pytest.mark.lab(settings={plugin_id: {...}}, args=[...], broker=url)`` adds user settings
+  (written before the server starts) and command-line arguments, or picks another broker URL
+  (``memory://``, the embedded default) than the private Redis.
 - ``lab_context``: a headless Chromium with a fresh profile; its one page records dialogs and
   console errors. At teardown the page is saved to ``test-artifacts/ui/<case>.png`` when the
   test failed or took no screenshot itself.
@@ -69,8 +70,8 @@ _SHOT_TAKEN = pytest.StashKey[bool]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "lab(settings={plugin_id: {...}}, args=[...]): JupyterLab user settings and "
-        "server arguments for this UI test's jupyter lab")
+        "markers", "lab(settings={plugin_id: {...}}, args=[...], broker=url): JupyterLab user "
+        "settings, server arguments and broker for this UI test's jupyter lab")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -103,17 +104,20 @@ def write_user_settings(folder: Path, settings: dict[str, dict[str, Any]]) -> No
 @pytest.fixture
 def jupyter_lab(request: pytest.FixtureRequest, tmp_path: Path, redis_url: str,
                 jupyter_process: Callable[..., JupyterProcess]) -> JupyterProcess:
-    """``jupyter lab`` on the private Redis, offline and quiet, with the test's settings."""
+    """``jupyter lab`` on the private Redis (or the marker's broker), offline and quiet, with the
+    test's settings."""
     settings = {plugin: dict(values) for plugin, values in QUIET_LAB_SETTINGS.items()}
     args: list[str] = []
+    broker = redis_url
     for marker in reversed(list(request.node.iter_markers("lab"))):
         for plugin, values in marker.kwargs.get("settings", {}).items():
             settings.setdefault(plugin, {}).update(values)
         args.extend(marker.kwargs.get("args", ()))
+        broker = marker.kwargs.get("broker", broker)
     user_settings = tmp_path / "lab-user-settings"
     write_user_settings(user_settings, settings)
     return jupyter_process(
-        redis_url, *QUIET_LAB_ARGS, f"--LabApp.user_settings_dir={user_settings}",
+        broker, *QUIET_LAB_ARGS, f"--LabApp.user_settings_dir={user_settings}",
         f"--LabApp.workspaces_dir={tmp_path / 'lab-workspaces'}", *args, app="lab")
 
 

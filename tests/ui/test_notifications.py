@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
@@ -11,7 +15,7 @@ from typing import Protocol
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, WebSocketRoute, expect
 
-from .conftest import STATUS_LABELS, PageRecord, status_item
+from .conftest import STATUS_LABELS, JupyterProcess, PageRecord, status_item
 
 XADD_TO_TOAST_BOUND_MS = 3000
 POLL_SECONDS = 5
@@ -201,3 +205,22 @@ def test_silent_notification_reaches_the_center_without_a_toast(
         re.compile(r"(^|\s)jp-mod-selected(\s|$)"))  # the bell is highlighted
     center = open_notification_center(lab_page)
     expect(center.locator(".jp-toast-message")).to_have_text(["Nightly backup finished"])
+
+
+@pytest.mark.lab(broker="memory://")
+def test_jln_send_in_a_terminal_pops_a_toast_on_the_embedded_broker(
+        jupyter_lab: JupyterProcess, lab_page: Page, screenshot: Callable[[], Path]) -> None:
+    """The quick start: no Redis, no URL; ``jln send`` finds the running server by itself."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("JLN_URL", "JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN")}
+    env["JUPYTER_RUNTIME_DIR"] = str(jupyter_lab.runtime_dir)
+    started = time.monotonic()
+    sent = subprocess.run([sys.executable, "-m", "jln_broker.cli", "send", "hello"], env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert sent.returncode == 0, sent.stderr
+
+    expect(toasts(lab_page, "hello").locator(".jp-toast-message")).to_have_text("hello")
+    elapsed_ms = (time.monotonic() - started) * 1000
+    print(f"\n`jln send hello` (process start to toast in the DOM): {elapsed_ms:.0f} ms")
+    expect(toasts(lab_page, "hello")).to_be_in_viewport(ratio=1.0)  # slid in all the way
+    screenshot()
