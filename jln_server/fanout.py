@@ -198,6 +198,16 @@ class Fanout:
                 yield Piece.of(result.items, result.cursor)
 
     async def _run(self) -> None:
+        """Pump batches to subscribers; should the pump ever fail, say so and carry on from the
+        reader's cursor rather than leave every tab waiting in silence."""
+        while True:
+            try:
+                await self._pump()
+            except Exception:
+                log.exception("the notification reader failed; restarting it in 1 s")
+                await asyncio.sleep(1)
+
+    async def _pump(self) -> None:
         self._cursor = await self.reader.start()
         self._ready.set()  # only the first start matters; later ones find it set
         async for batch in self.reader.batches():

@@ -229,7 +229,7 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             await self._send_live(sub)
         except (WebSocketClosedError, asyncio.CancelledError):
             pass
-        except RETRYABLE as err:  # Redis vanished mid-replay: the client retries with its cursor
+        except (*RETRYABLE, *REFUSED) as err:  # Redis failed mid-replay: the client retries
             self.close(1011, f"broker unreachable: {err}")
         finally:
             fanout.unsubscribe(sub)

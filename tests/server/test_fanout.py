@@ -1,0 +1,42 @@
+"""The fan-out on its own, over the embedded broker: what keeps every tab served."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from jln_broker import AsyncPublisher
+from jln_broker.connection import async_client
+from jln_broker.reader import Batch, Decoder, StreamReader
+from jln_server.fanout import Fanout
+
+STREAM = "jln:broadcast"
+
+
+@pytest.mark.asyncio
+async def test_a_failing_reader_is_restarted_and_nothing_is_lost(
+        memory_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    fanout = Fanout(async_client(memory_url), [STREAM], Decoder(), block_ms=200)
+    real_batches = StreamReader.batches
+    failures = iter([RuntimeError("a bug in the reader")])
+
+    async def fails_once(reader: StreamReader) -> AsyncIterator[Batch]:
+        for error in failures:
+            raise error
+        async for batch in real_batches(reader):
+            yield batch
+
+    monkeypatch.setattr(StreamReader, "batches", fails_once)
+    fanout.start()
+    sub, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    async with AsyncPublisher(memory_url) as publisher:
+        await publisher.publish("still delivered")
+        pieces = await asyncio.wait_for(sub.next(), 10)
+    await fanout.stop()
+
+    assert '"message":"still delivered"' in pieces[0].items_json
+    assert "restarting it" in caplog.text
+    assert any(r.levelno == logging.ERROR for r in caplog.records)
