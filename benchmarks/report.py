@@ -34,6 +34,8 @@ def write_json(path: Path, meta: Mapping[str, Any], results: Sequence[Result]) -
 
 def number(value: float) -> str:
     """Few digits, but enough: 12,345 / 45.2 / 0.314."""
+    if value == 0:
+        return "0"
     if not math.isfinite(value):
         return str(value)
     if abs(value) >= 100:

@@ -1,13 +1,15 @@
-"""Run the JLN benchmarks: ``python benchmarks/run.py [--quick] [--out FILE]``.
+"""Run the JLN benchmarks: ``python benchmarks/run.py [--quick] [--suite NAME] [--out FILE]``.
 
 Starts a private redis-server (free port on 127.0.0.1, temporary directory), runs each suite
-against it, prints a table and writes the figures as JSON. Nothing outside this machine's
-loopback is contacted, and every loop is bounded.
+against it (the server suite starts its own Jupyter servers the same way), prints a table and
+writes the figures as JSON. Nothing outside this machine's loopback is contacted, and every loop
+is bounded.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -20,21 +22,22 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` and ``jln_broker`` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import broker, report  # noqa: E402
+from benchmarks import broker, report, server  # noqa: E402
 from benchmarks.redis_process import RedisProcess  # noqa: E402
 from benchmarks.results import Result  # noqa: E402
 from benchmarks.suite import Context, Suite  # noqa: E402
 
-SUITES: dict[str, Suite] = {"broker": broker.run}
-DEFAULT_OUT = ROOT / "benchmarks" / "results" / "broker.json"
+SUITES: dict[str, Suite] = {"broker": broker.run, "server": server.run}
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
-                        help="smaller counts: a smoke run of well under 30 seconds")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"JSON report path (default: {DEFAULT_OUT.relative_to(ROOT)})")
+                        help="smaller counts: a smoke run of well under a minute")
+    parser.add_argument("--out", type=Path,
+                        help=f"JSON report path (default: {RESULTS.relative_to(ROOT)}/"
+                             "<suites>.json, e.g. broker-server.json)")
     parser.add_argument("--suite", choices=sorted(SUITES), action="append",
                         help="run only this suite (repeatable; default: all)")
     parser.add_argument("--redis-server", default="redis-server",
@@ -44,6 +47,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    args.suite = sorted(set(args.suite or SUITES))
+    args.out = args.out or RESULTS / f"{'-'.join(args.suite)}.json"
     started = time.monotonic()
     try:
         meta, results = _run_suites(args)
@@ -51,21 +56,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     meta["duration_s"] = round(time.monotonic() - started, 2)
+    meta["load_average_end"] = os.getloadavg()
     print(report.table(results), flush=True)
     report.write_json(args.out, meta, results)
-    print(f"\n{len(results)} results in {meta['duration_s']} s; JSON: {args.out}", file=sys.stderr)
+    loads = " -> ".join(f"{meta[k][0]:.2f}" for k in ("load_average", "load_average_end"))
+    print(f"\n{len(results)} results in {meta['duration_s']} s (load average {loads}); "
+          f"JSON: {args.out}", file=sys.stderr)
     return 0
 
 
 def _run_suites(args: argparse.Namespace) -> tuple[dict[str, Any], list[Result]]:
     """Every chosen suite against one private redis-server, stopped whatever happens."""
-    with RedisProcess(args.redis_server) as server:
-        context = Context(server.url, quick=args.quick)
-        print(f"redis-server {server.version()} on port {server.port}", file=sys.stderr)
-        meta = _meta(args, server.version())
+    with RedisProcess(args.redis_server) as redis_server:
+        context = Context(redis_server.url, quick=args.quick, artifacts=args.out.parent)
+        version = redis_server.version()
+        print(f"redis-server {version} on port {redis_server.port}", file=sys.stderr)
+        meta = _meta(args, version)
         results: list[Result] = []
-        for name in args.suite or sorted(SUITES):
+        durations: dict[str, float] = {}
+        for name in args.suite:
+            started = time.monotonic()
             results.extend(SUITES[name](context))
+            durations[name] = round(time.monotonic() - started, 2)
+            print(f"suite {name}: {durations[name]} s", file=sys.stderr)
+        meta["suite_durations_s"] = durations
     return meta, results
 
 
@@ -77,7 +91,9 @@ def _meta(args: argparse.Namespace, redis_version: str) -> dict[str, Any]:
         "redis_server": redis_version,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "packages": {name: _version(name) for name in ("redis", "fakeredis", "msgpack")},
+        "load_average": os.getloadavg(),  # others' work on the machine skews every figure
+        "packages": {name: _version(name) for name in ("redis", "fakeredis", "msgpack",
+                                                       "tornado", "jupyter_server")},
     }
 
 

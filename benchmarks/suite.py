@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .results import Result
 
@@ -17,11 +18,13 @@ def _to_stderr(line: str) -> None:
 
 @dataclass(frozen=True)
 class Context:
-    """``redis_url`` points at the benchmark's own redis-server; ``quick`` asks for a short run."""
+    """``redis_url`` points at the benchmark's own redis-server; ``quick`` asks for a short run;
+    ``artifacts``, if set, is where a suite may leave files worth a look (the server's logs)."""
 
     redis_url: str
     quick: bool = False
     progress: Callable[[str], None] = field(default=_to_stderr)
+    artifacts: Path | None = None
 
 
 Suite = Callable[[Context], list[Result]]

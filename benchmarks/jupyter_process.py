@@ -1,0 +1,219 @@
+"""A throwaway ``jupyter server`` with the JLN extension, for benchmarks.
+
+Its own free port on 127.0.0.1, a fresh token, and a temporary directory for everything Jupyter
+would otherwise read or write in the user's home (root, runtime, config, data). Only
+``jln_server`` is loaded: every other server extension installed in this environment is turned
+off, so the figures are jupyter_server's and JLN's alone. The server's output goes to a log in
+that directory; ``log_text()`` still has it after the block.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from .redis_process import free_port
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+_START_ATTEMPTS = 3  # the free port may be taken between our probe and the server's bind
+_STOP_TIMEOUT = 15.0
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def other_extensions_off() -> dict[str, bool]:
+    """``jpserver_extensions`` enabling ``jln_server`` and disabling every other extension the
+    environment's config enables (an extension named on the command line is not looked up in
+    the config files)."""
+    from jupyter_core.paths import jupyter_config_path
+    from jupyter_server.extension.config import ExtensionConfigManager
+
+    manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
+    names = set(manager.get_jpserver_extensions()) | {"jln_server"}  # type: ignore[no-untyped-call]
+    return {name: name == "jln_server" for name in sorted(names)}
+
+
+class JupyterProcess:
+    """``with JupyterProcess(redis_url) as server: server.url, server.token, server.rss()``."""
+
+    def __init__(self, redis_url: str, args: Sequence[str] = (),
+                 startup_timeout: float = 60.0) -> None:
+        self.redis_url = redis_url
+        self.args = list(args)
+        self.startup_timeout = startup_timeout
+        self.token = secrets.token_hex(16)
+        self.port = 0
+        self._dir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._last_log = ""
+
+    @property
+    def url(self) -> str:
+        """The server's base URL, ending in a slash."""
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/jln/api/ws"
+
+    @property
+    def pid(self) -> int:
+        if self._process is None:
+            raise RuntimeError("the jupyter server is not running")
+        return self._process.pid
+
+    @property
+    def log_path(self) -> Path:
+        if self._dir is None:
+            raise RuntimeError("the jupyter server has no directory yet")
+        return self._dir / "jupyter.log"
+
+    def rss(self) -> int:
+        """Resident set size now, in bytes (``VmRSS`` of ``/proc/<pid>/status``)."""
+        return self._proc_status("VmRSS")
+
+    def peak_rss(self) -> int:
+        """The largest resident set size so far, in bytes (``VmHWM``)."""
+        return self._proc_status("VmHWM")
+
+    def status(self) -> dict[str, Any]:
+        """``GET jln/api/status``: broker, reader, clients and ingest counters."""
+        with urllib.request.urlopen(self._status_request(), timeout=10) as response:
+            return dict(json.load(response))
+
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server has used so far."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2:].split()  # after the command name, which may hold ' '
+        return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+    def log_text(self) -> str:
+        """The server's output so far; after the block, all of it, shutdown included."""
+        if self._dir is None:
+            return self._last_log
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def __enter__(self) -> JupyterProcess:
+        self._dir = Path(tempfile.mkdtemp(prefix="jln-bench-jupyter-"))
+        for name in ("root", "runtime", "config", "data", "home"):
+            (self._dir / name).mkdir()
+        for attempt in range(1, _START_ATTEMPTS + 1):
+            try:
+                self._start()
+                return self
+            except RuntimeError:
+                self._stop()
+                if attempt == _START_ATTEMPTS:
+                    self._cleanup()
+                    raise
+        raise AssertionError("unreachable")
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        self._stop()
+        self._last_log = self.log_text()
+        self._cleanup()
+
+    def command(self) -> list[str]:
+        assert self._dir is not None
+        return [
+            sys.executable, "-m", "jupyter_server",
+            "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
+            "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self._dir / 'root'}",
+            f"--ServerApp.jpserver_extensions={other_extensions_off()!r}",
+            f"--IdentityProvider.token={self.token}", f"--JLN.redis_url={self.redis_url}",
+            "--allow-root", "--no-browser", *self.args,
+        ]
+
+    def environment(self) -> dict[str, str]:
+        """This process's environment without anything that would point the server elsewhere
+        (a hub, a token, another broker), with Jupyter's directories in ours, and this checkout
+        first on the path: the ``jln_server`` measured is the one beside the benchmarks."""
+        assert self._dir is not None
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("JUPYTERHUB_", "JLN_", "JUPYTER_", "JPY_"))}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT),
+                                                         os.environ.get("PYTHONPATH")]))
+        env.update(JUPYTER_RUNTIME_DIR=str(self._dir / "runtime"),
+                   JUPYTER_CONFIG_DIR=str(self._dir / "config"),
+                   JUPYTER_DATA_DIR=str(self._dir / "data"), HOME=str(self._dir / "home"),
+                   PYTHONUNBUFFERED="1")
+        return env
+
+    def _start(self) -> None:
+        assert self._dir is not None
+        self.port = free_port()
+        with self.log_path.open("ab") as log:
+            self._process = subprocess.Popen(
+                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=self.environment(), cwd=self._dir / "root", start_new_session=True)
+        self._wait_until_ready()
+
+    def _wait_until_ready(self) -> None:
+        """Poll ``GET jln/api/status`` until it answers 200."""
+        assert self._process is not None
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"jupyter server exited at start: {self._log_tail()}")
+            if self._status_code() == 200:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"jupyter server did not answer within {self.startup_timeout:g}s: "
+                           f"{self._log_tail()}")
+
+    def _proc_status(self, field: str) -> int:
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) * 1024  # reported in kB
+        raise RuntimeError(f"no {field} in /proc/{self.pid}/status")
+
+    def _status_request(self) -> urllib.request.Request:
+        return urllib.request.Request(self.url + "jln/api/status",
+                                      headers={"Authorization": f"token {self.token}"})
+
+    def _status_code(self) -> int | None:
+        try:
+            with urllib.request.urlopen(self._status_request(), timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            return None
+
+    def _stop(self) -> None:
+        """SIGTERM (jupyter_server stops its extensions and closes its sockets), then SIGKILL
+        to the whole session if it lingers."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(_STOP_TIMEOUT)
+
+    def _log_tail(self, lines: int = 5) -> str:
+        tail = self.log_text().strip().splitlines()[-lines:]
+        return " | ".join(tail) if tail else "(no log)"
+
+    def _cleanup(self) -> None:
+        if self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None

@@ -1,0 +1,466 @@
+"""Server suite: a real ``jupyter server`` with ``jln_server``, seen from its WebSocket clients.
+
+Four questions: how long from a publish until every connected tab has the notification (1, 10
+and 100 clients); how fast a burst reaches ten tabs and in how many frames; how much memory the
+server holds idle, per connected tab and after the burst; and how many notifications a second
+the REST ingest takes. Against the private Redis, and where it makes sense against the
+embedded ``memory://`` broker, which lives inside the server, so there the notifications go in
+through the REST ingest. Every loop is bounded by a count and every wait by a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from jln_broker import AsyncPublisher, Publisher
+
+from . import workload, ws_client
+from .jupyter_process import JupyterProcess
+from .results import Figure, Result, latency_figures, rate
+from .suite import Context
+
+SUITE = "server"
+MEMORY_URL = "memory://"
+SERVER_ARGS = ("--JLN.ingest_rate_limit=0",)  # the ingest measurement needs no rate limit
+CONNECT_CHUNK = 50  # connections opened at once: well under the server's listen backlog
+WAIT_TIMEOUT = 15.0  # for a hello, a disconnect to register, the tail of a run
+MB, KB = 1_000_000, 1_000
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much each measurement does: ``FULL`` takes about 45 s here, ``QUICK`` about 15 s."""
+
+    latency_messages: int
+    latency_rate: float  # notifications a second: steady, well under what the server takes
+    redis_clients: tuple[int, ...]
+    memory_clients: tuple[int, ...]
+    burst: int
+    ingest_messages: int
+    burst_clients: int = 10
+    idle_clients: tuple[int, ...] = (100, 500)
+    ingest_connections: tuple[int, ...] = (1, 4)
+
+
+FULL = Scale(latency_messages=1_000, latency_rate=200, redis_clients=(1, 10, 100),
+             memory_clients=(1, 10), burst=10_000, ingest_messages=2_000)
+QUICK = Scale(latency_messages=200, latency_rate=200, redis_clients=(1, 10, 100),
+              memory_clients=(10,), burst=10_000, ingest_messages=600)
+
+
+def run(context: Context) -> list[Result]:
+    """The Redis-backed server first (every question), then the ``memory://`` one (latency
+    and ingest, both fed through HTTP)."""
+    scale = QUICK if context.quick else FULL
+    _flush(context.redis_url)
+    results: list[Result] = []
+    with JupyterProcess(context.redis_url, SERVER_ARGS) as server:
+        results.extend(asyncio.run(_redis_target(server, context, scale)))
+        status = server.status()
+    results.append(health(server.log_text(), status, "redis", context))
+    with JupyterProcess(MEMORY_URL, SERVER_ARGS) as server:
+        results.extend(asyncio.run(_memory_target(server, context, scale)))
+        status = server.status()
+    results.append(health(server.log_text(), status, "memory", context))
+    return results
+
+
+async def _redis_target(server: JupyterProcess, context: Context,
+                        scale: Scale) -> list[Result]:
+    context.progress("server memory with idle clients (redis)")
+    results = await idle_memory(server, scale.idle_clients)
+    async with AsyncPublisher(context.redis_url) as publisher:
+        async def send(notification: dict[str, Any]) -> None:
+            await publisher.publish_many([notification])
+
+        for clients in scale.redis_clients:
+            context.progress(f"latency with {clients} clients (redis)")
+            results.append(await latency(server, "redis", send, clients, scale))
+    context.progress(f"burst of {scale.burst:,} to {scale.burst_clients} clients (redis)")
+    results.extend(await burst(server, context.redis_url, scale.burst_clients, scale.burst))
+    for connections in scale.ingest_connections:
+        context.progress(f"REST ingest, {connections} connections (redis)")
+        results.append(await asyncio.to_thread(
+            ingest, server, "redis", scale.ingest_messages, connections))
+    return results
+
+
+async def _memory_target(server: JupyterProcess, context: Context,
+                         scale: Scale) -> list[Result]:
+    results: list[Result] = []
+    with RestClient(server) as rest:
+        async def send(notification: dict[str, Any]) -> None:
+            status = await asyncio.to_thread(rest.post, notification)
+            if status != 201:
+                raise RuntimeError(f"POST jln/api/notifications answered {status}")
+
+        for clients in scale.memory_clients:
+            context.progress(f"latency with {clients} clients (memory, through REST)")
+            results.append(await latency(server, "memory", send, clients, scale,
+                                         via="REST ingest"))
+    for connections in scale.ingest_connections:
+        context.progress(f"REST ingest, {connections} connections (memory)")
+        results.append(await asyncio.to_thread(
+            ingest, server, "memory", scale.ingest_messages, connections))
+    return results
+
+
+def _flush(redis_url: str) -> None:
+    """Start from an empty Redis: what the broker suite left is nobody's business here."""
+    client = redis.Redis.from_url(redis_url, socket_timeout=30)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+
+
+# --- WebSocket clients ------------------------------------------------------------------------
+
+@dataclass
+class Listener:
+    """One tab's view of the socket: its hello, and when each awaited notification came.
+
+    ``sent`` maps the keys of awaited notifications to the moment they were published;
+    others (a warm-up) are ignored. ``done`` is set once ``expected`` awaited ones are in.
+    """
+
+    sent: dict[str, float]
+    expected: int = 0
+    latencies: list[float] = field(default_factory=list)
+    frames: int = 0
+    greeted: asyncio.Event = field(default_factory=asyncio.Event)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def on_text(self, text: str, arrived: float) -> None:
+        message = json.loads(text)
+        if message.get("type") == "hello":
+            self.greeted.set()
+            return
+        awaited = [self.sent[n["key"]] for n in message.get("notifications", ())
+                   if n.get("key") in self.sent]
+        if awaited:
+            self.frames += 1
+            self.latencies.extend(arrived - at for at in awaited)
+        if self.expected and len(self.latencies) >= self.expected:
+            self.done.set()
+
+
+@dataclass
+class Tab:
+    """A connection with its listener."""
+
+    connection: ws_client.Connection
+    listener: Listener
+
+
+@contextlib.asynccontextmanager
+async def tabs(server: JupyterProcess, count: int, sent: dict[str, float]
+               ) -> AsyncIterator[list[Tab]]:
+    """``count`` connected clients, each past its hello; all closed on leaving, and the server
+    seen to have let them go, so the next measurement starts clean."""
+    opened: list[Tab] = []
+    try:
+        for start in range(0, count, CONNECT_CHUNK):
+            chunk = min(CONNECT_CHUNK, count - start)
+            got = await asyncio.gather(*(_open_tab(server, sent) for _ in range(chunk)),
+                                       return_exceptions=True)
+            opened.extend(tab for tab in got if isinstance(tab, Tab))
+            failed = next((err for err in got if isinstance(err, BaseException)), None)
+            if failed is not None:
+                raise RuntimeError(f"WebSocket {len(opened) + 1} of {count} did not open: "
+                                   f"{failed!r}") from failed
+        yield opened
+    finally:
+        for tab in opened:
+            tab.connection.close()
+    await _until_connected(server, 0)
+
+
+async def _open_tab(server: JupyterProcess, sent: dict[str, float]) -> Tab:
+    listener = Listener(sent)
+    connection = await ws_client.connect(server.ws_url, server.token, listener.on_text,
+                                         timeout=WAIT_TIMEOUT)
+    try:
+        await asyncio.wait_for(listener.greeted.wait(), WAIT_TIMEOUT)
+    except BaseException:
+        connection.abort()
+        raise
+    return Tab(connection, listener)
+
+
+async def _until_connected(server: JupyterProcess, count: int) -> None:
+    """Poll ``jln/api/status`` until the server counts ``count`` clients (bounded)."""
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while time.monotonic() < deadline:
+        status = await asyncio.to_thread(server.status)
+        if status["clients"]["connected"] == count:
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError(f"the server did not get to {count} connected clients "
+                       f"in {WAIT_TIMEOUT:g}s")
+
+
+def _closed_codes(opened: Sequence[Tab]) -> str:
+    """Close codes of connections the server ended during a measurement, e.g. ``4008 x3``."""
+    codes: dict[int, int] = {}
+    for tab in opened:
+        if tab.connection.closed.done():
+            code = tab.connection.closed.result()
+            codes[code] = codes.get(code, 0) + 1
+    return ", ".join(f"{code} x{n}" for code, n in sorted(codes.items()))
+
+
+def _keyed(i: int, phase: str) -> dict[str, Any]:
+    """Notification ``i`` with a key of its own to the phase, so phases never mix."""
+    return {**workload.wire(i), "key": f"{phase}-{i}"}
+
+
+@dataclass(frozen=True)
+class CpuClock:
+    """CPU the server and this process (clients, publisher) used over a stretch of wall time:
+    a server near 100 % of a core is saturated; the two together near 200 % mean the machine's
+    two cores are."""
+
+    server: JupyterProcess
+    wall: float
+    server_cpu: float
+    own_cpu: float
+
+    @classmethod
+    def start(cls, server: JupyterProcess) -> CpuClock:
+        return cls(server, time.perf_counter(), server.cpu_seconds(), time.process_time())
+
+    def percentages(self) -> dict[str, int]:
+        """Percent of one core, as ``top`` shows it."""
+        wall = time.perf_counter() - self.wall
+        server = self.server.cpu_seconds() - self.server_cpu
+        own = time.process_time() - self.own_cpu
+        return {"server_cpu_pct": round(100 * server / wall),
+                "bench_cpu_pct": round(100 * own / wall)}
+
+
+# --- (a) end-to-end latency -------------------------------------------------------------------
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+async def latency(server: JupyterProcess, target: str, send: Send, clients: int, scale: Scale,
+                  via: str = "") -> Result:
+    """From just before each publish until each client's bytes of it arrived: one sample per
+    client and notification, at a steady rate."""
+    count, per_second = scale.latency_messages, scale.latency_rate
+    sent: dict[str, float] = {}
+    phase = f"latency{clients}"
+    async with tabs(server, clients, sent) as opened:
+        await send(_keyed(0, "warm-up"))  # connect and fill caches outside the clock
+        for tab in opened:
+            tab.listener.expected = count
+        clock = CpuClock.start(server)
+        await _send_steadily(send, sent, phase, count, per_second)
+        await _all_done(opened, WAIT_TIMEOUT)
+        cpu = clock.percentages()
+        closed = _closed_codes(opened)
+    samples = [s for tab in opened for s in tab.listener.latencies]
+    short = sum(len(tab.listener.latencies) < count for tab in opened)
+    notes = [f"{short} of {clients} clients missed some notifications" if short else "",
+             f"closed by the server: {closed}" if closed else ""]
+    name = f"latency: publish -> {clients} WebSocket client{'s' if clients > 1 else ''}"
+    return Result(SUITE, name + (f" ({via})" if via else ""), target, latency_figures(samples),
+                  {"messages": count, "rate_per_s": per_second, "samples": len(samples),
+                   "frames": sum(t.listener.frames for t in opened), **cpu},
+                  "; ".join(n for n in notes if n))
+
+
+async def _send_steadily(send: Send, sent: dict[str, float], phase: str, count: int,
+                         per_second: float) -> None:
+    """Notification ``i`` at ``i / per_second`` seconds (at once if running late), its key
+    noted with the moment just before its publish."""
+    started = time.perf_counter()
+    for i in range(count):
+        delay = started + i / per_second - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        notification = _keyed(i, phase)
+        sent[notification["key"]] = time.perf_counter()
+        await send(notification)
+
+
+async def _all_done(opened: Sequence[Tab], timeout: float) -> None:
+    """Wait until every listener has what it expects, or until ``timeout`` (no error: the
+    shortfall is reported)."""
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(asyncio.gather(*(t.listener.done.wait() for t in opened)),
+                               timeout)
+
+
+# --- (b) fan-out of a burst -------------------------------------------------------------------
+
+async def burst(server: JupyterProcess, redis_url: str, clients: int,
+                count: int) -> list[Result]:
+    """``publish_many`` of ``count`` at once (one MULTI/EXEC), until every client has them all;
+    then the server's memory, with the clients gone."""
+    notifications = [_keyed(i, "burst") for i in range(count)]
+    sent: dict[str, float] = {}
+    with Publisher(redis_url, maxlen=max(count, 10_000)) as publisher:
+        publisher.publish("warm-up", key="warm-up")
+        async with tabs(server, clients, sent) as opened:
+            for tab in opened:
+                tab.listener.expected = count
+            clock = CpuClock.start(server)
+            started = time.perf_counter()
+            sent.update(dict.fromkeys((n["key"] for n in notifications), started))
+            await asyncio.to_thread(publisher.publish_many, notifications)
+            published = time.perf_counter() - started
+            await _all_done(opened, WAIT_TIMEOUT + count / 1000)
+            cpu = clock.percentages()
+            closed = _closed_codes(opened)
+    times = [max(t.listener.latencies, default=float("nan")) for t in opened]
+    frames = [t.listener.frames for t in opened]
+    received = [len(t.listener.latencies) for t in opened]
+    last = max(times)
+    notes = [f"only {min(received):,} of {count:,} reached the slowest client"
+             if min(received) < count else "",
+             f"closed by the server: {closed}" if closed else ""]
+    delivery = Result(
+        SUITE, f"fan-out: burst of {count:,} to {clients} clients", "redis",
+        (Figure("all in", last, "s"), rate(count, last),
+         Figure("frames/client", sum(frames) / len(frames), "")),
+        {"messages": count, "clients": clients, "publish_s": round(published, 3),
+         "first_client_s": round(min(times), 3), "frames_min": min(frames),
+         "frames_max": max(frames), **cpu},
+        "; ".join(n for n in notes if n))
+    await asyncio.sleep(0.5)  # let the server drop what it held for the burst
+    after = Result(SUITE, "memory: server RSS after the burst", "redis",
+                   (Figure("rss", server.rss() / MB, "MB"),
+                    Figure("peak", server.peak_rss() / MB, "MB")), {"clients": 0})
+    return [delivery, after]
+
+
+# --- (c) memory -------------------------------------------------------------------------------
+
+async def idle_memory(server: JupyterProcess, counts: Sequence[int]) -> list[Result]:
+    """RSS with no client (after one has come and gone: first-use costs are not per
+    connection), then with ``counts`` idle clients connected."""
+    async with tabs(server, 1, {}):
+        pass
+    await asyncio.sleep(0.3)
+    idle = server.rss()
+    results = [Result(SUITE, "memory: server RSS, idle", "redis",
+                      (Figure("rss", idle / MB, "MB"),), {"clients": 0})]
+    for count in counts:
+        async with tabs(server, count, {}):
+            await _until_connected(server, count)
+            await asyncio.sleep(0.3)
+            rss = server.rss()
+        results.append(Result(
+            SUITE, f"memory: server RSS, {count} idle clients", "redis",
+            (Figure("rss", rss / MB, "MB"), Figure("per client", (rss - idle) / count / KB, "KB")),
+            {"clients": count}))
+    return results
+
+
+# --- (d) REST ingest --------------------------------------------------------------------------
+
+class RestClient:
+    """POSTs notifications to ``jln/api/notifications`` over one keep-alive HTTP/1.1
+    connection (``http.client`` keeps it open between requests)."""
+
+    def __init__(self, server: JupyterProcess, timeout: float = 10.0) -> None:
+        self._conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
+        self._headers = {"Authorization": f"token {server.token}",
+                         "Content-Type": "application/json"}
+
+    def post(self, notification: dict[str, Any] | bytes) -> int:
+        body = (notification if isinstance(notification, bytes)
+                else json.dumps(notification).encode())
+        self._conn.request("POST", "/jln/api/notifications", body, self._headers)
+        response = self._conn.getresponse()
+        response.read()
+        return response.status
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> RestClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ingest(server: JupyterProcess, target: str, count: int, connections: int) -> Result:
+    """``count`` POSTs spread over ``connections`` keep-alive connections, each sending its
+    share one after the other; bodies encoded beforehand."""
+    per_connection = count // connections
+    bodies = [json.dumps(_keyed(i, "ingest")).encode() for i in range(per_connection * connections)]
+    accepted_before = server.status()["ingest"]["accepted"]
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(RestClient(server)) for _ in range(connections)]
+        for client in clients:
+            client.post(_keyed(0, "warm-up"))  # open the connection outside the clock
+        shares = [bodies[c * per_connection:(c + 1) * per_connection] for c in range(connections)]
+        with ThreadPoolExecutor(connections) as pool:
+            clock = CpuClock.start(server)
+            started = time.perf_counter()
+            statuses = [s for part in pool.map(_post_all, clients, shares) for s in part]
+            elapsed = time.perf_counter() - started
+            cpu = clock.percentages()
+    accepted = server.status()["ingest"]["accepted"] - accepted_before - connections
+    refused = {s: statuses.count(s) for s in set(statuses) if s != 201}
+    note = f"answers other than 201: {refused}" if refused else ""
+    if accepted != len(bodies):
+        note = "; ".join(filter(None, [note, f"the server counted {accepted} accepted"]))
+    return Result(SUITE, f"ingest: POST notifications, {connections} keep-alive "
+                  f"connection{'s' if connections > 1 else ''}", target,
+                  (rate(len(bodies), elapsed),),
+                  {"messages": len(bodies), "connections": connections, **cpu}, note)
+
+
+def _post_all(client: RestClient, bodies: Sequence[bytes]) -> list[int]:
+    return [client.post(body) for body in bodies]
+
+
+# --- how the server held up ---------------------------------------------------------------
+
+_LEVEL = re.compile(r"^\[([WEC]) [0-9-]+ [0-9:.]+ \w+\] (.*)")
+_TRACEBACK = "Traceback (most recent call last)"
+_OUR_SIGTERM = "received signal 15"  # logged as critical, but it is how the suite stops it
+
+
+def health(text: str, status: dict[str, Any], target: str, context: Context) -> Result:
+    """What the server logged at warning level or above from start to stop (the log is kept
+    next to the report), and its own counters (``status``, taken just before it stopped) of
+    slow clients cut off, reader reconnects and rejected publishes."""
+    if context.artifacts is not None:
+        context.artifacts.mkdir(parents=True, exist_ok=True)
+        (context.artifacts / f"server-{target}.log").write_text(text)
+    found = [m.groups() for m in map(_LEVEL.match, text.splitlines())
+             if m and not m.group(2).startswith(_OUR_SIGTERM)]
+    warnings = [message for level, message in found if level == "W"] + _bare_lines(text)
+    errors = [message for level, message in found if level != "W"]
+    return Result(
+        SUITE, "server health: log and counters", target,
+        (Figure("warnings", len(warnings), ""), Figure("errors", len(errors), ""),
+         Figure("tracebacks", text.count(_TRACEBACK), ""),
+         Figure("cut off", status["clients"]["cutOffSlow"], "")),
+        {"reader_reconnects": status["reader"]["reconnects"],
+         "ingest_rejected": status["ingest"]["rejected"], "log": f"server-{target}.log"},
+        " | ".join(list(dict.fromkeys(errors + warnings))[:3]))
+
+
+def _bare_lines(text: str) -> list[str]:
+    """Lines in no log format: what loggers without a handler (``jln.*`` outside
+    jupyter_server's own) print through Python's last-resort handler, warnings and worse."""
+    return [line for line in text.splitlines()
+            if line and not line.startswith(("[", " ", "\t", _TRACEBACK))]
