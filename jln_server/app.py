@@ -7,6 +7,7 @@ can be set in ``jupyter_server_config.py`` (``c.JLN.redis_url = ...``) or on the
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -91,6 +92,7 @@ class JLN(ExtensionApp):
         return url
 
     def initialize_settings(self) -> None:
+        _log_like(self.log)
         owner = find_owner(self.user, self.groups)
         names = StreamNames(self.prefix)
         limits = Limits(max_message_chars=self.max_message_chars)
@@ -116,3 +118,13 @@ class JLN(ExtensionApp):
     async def stop_extension(self) -> None:
         await self.service.fanout.stop()
         await self.service.publisher.close()
+
+
+def _log_like(server_log: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
+    """Send the ``jln.*`` loggers (library code, no Jupyter imports) through the server's
+    handlers, so their lines carry the server's timestamp and level format."""
+    target = server_log.logger if isinstance(server_log, logging.LoggerAdapter) else server_log
+    ours = logging.getLogger("jln")
+    ours.setLevel(target.getEffectiveLevel())
+    ours.handlers = list(target.handlers)
+    ours.propagate = not ours.handlers

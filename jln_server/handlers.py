@@ -209,6 +209,7 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)  # starts the heartbeat pings
+        self.set_nodelay(True)  # small frames, now: Nagle would hold some back ~40 ms
         self._task = asyncio.create_task(self._serve())
 
     def on_message(self, message: str | bytes) -> None:
