@@ -25,10 +25,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .redis_process import free_port
+from .redis_process import free_port, start_on_a_free_port
 
 CHECKOUT = Path(__file__).resolve().parent.parent
-_START_ATTEMPTS = 3  # the free port may be taken between our probe and the server's bind
 _STOP_TIMEOUT = 15.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -112,16 +111,8 @@ class JupyterProcess:
         self._dir = Path(tempfile.mkdtemp(prefix="jln-bench-jupyter-"))
         for name in ("root", "runtime", "config", "data", "home"):
             (self._dir / name).mkdir()
-        for attempt in range(1, _START_ATTEMPTS + 1):
-            try:
-                self._start()
-                return self
-            except RuntimeError:
-                self._stop()
-                if attempt == _START_ATTEMPTS:
-                    self._cleanup()
-                    raise
-        raise AssertionError("unreachable")
+        start_on_a_free_port(self._start, self._stop, self._cleanup)
+        return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:

@@ -12,12 +12,28 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 import redis
 
 _START_ATTEMPTS = 3  # another process may grab the free port between our probe and the start
+
+
+def start_on_a_free_port(start: Callable[[], None], undo: Callable[[], None],
+                        cleanup: Callable[[], None]) -> None:
+    """Run ``start`` (which picks a free port), trying again when another process takes the
+    port first; ``undo`` clears a failed try, ``cleanup`` everything once the last one fails."""
+    for attempt in range(1, _START_ATTEMPTS + 1):
+        try:
+            start()
+            return
+        except RuntimeError:
+            undo()
+            if attempt == _START_ATTEMPTS:
+                cleanup()
+                raise
 
 
 def free_port() -> int:
@@ -52,16 +68,8 @@ class RedisProcess:
         if shutil.which(self.executable) is None:
             raise RuntimeError(f"{self.executable} is not on PATH; install Redis 6.2 or newer")
         self._dir = Path(tempfile.mkdtemp(prefix="jln-bench-redis-"))
-        for attempt in range(1, _START_ATTEMPTS + 1):
-            try:
-                self._start()
-                return self
-            except RuntimeError:
-                self._kill()
-                if attempt == _START_ATTEMPTS:
-                    self._cleanup()
-                    raise
-        raise AssertionError("unreachable")
+        start_on_a_free_port(self._start, self._kill, self._cleanup)
+        return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
