@@ -120,6 +120,11 @@ class JLN(ExtensionApp):
         await self.service.publisher.close()
 
 
+main = JLN.launch_instance
+"""``jupyter jln``: a Jupyter server with this extension; ``jupyter jln --help-all`` lists every
+``JLN`` setting with its help (``jupyter server --help-all`` shows only the server's own)."""
+
+
 def _log_like(server_log: logging.Logger | logging.LoggerAdapter[logging.Logger]) -> None:
     """Send the ``jln.*`` loggers (library code, no Jupyter imports) through the server's
     handlers, so their lines carry the server's timestamp and level format."""
