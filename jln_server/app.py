@@ -1,6 +1,6 @@
 """The ``JLN`` server extension: its configuration, and the pieces it starts and stops.
 
-Every setting is a trait with help text, so ``jupyter server --help-all`` documents it and it
+Every setting is a trait with help text, so ``jupyter jln --help-all`` documents it and it
 can be set in ``jupyter_server_config.py`` (``c.JLN.redis_url = ...``) or on the command line
 (``--JLN.redis_url=...``).
 """
