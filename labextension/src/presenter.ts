@@ -1,6 +1,8 @@
 import type { Notification } from '@jupyterlab/apputils';
 import type { ReadonlyJSONObject } from '@lumino/coreutils';
+import type { IDisposable } from '@lumino/disposable';
 
+import { AgeRefresher } from './ages';
 import { ServerClock } from './clock';
 import {
   IDeliveredNotification,
@@ -15,9 +17,12 @@ import {
  * Applies the user's settings (toasts, minimum toast type, do not disturb),
  * updates keyed notifications in place, and turns actions into safe
  * callbacks: links open in a new tab for http(s) only, commands run only when
- * the settings allow them. Messages are plain text: nothing here builds HTML.
+ * the settings allow them. Every message ends with a line telling when it was
+ * sent, on the server clock ("just now", "2 min ago"), which an
+ * `AgeRefresher` keeps true. Messages are plain text: nothing here builds
+ * HTML.
  */
-export class Presenter {
+export class Presenter implements IDisposable {
   /**
    * Construct a presenter.
    */
@@ -29,6 +34,30 @@ export class Presenter {
     this._staleAfterMs = options.staleAfterMs ?? Presenter.STALE_AFTER_MS;
     this._maxKeys = options.maxKeys ?? 500;
     this._settings = { ...Presenter.DEFAULT_SETTINGS };
+    this._ages =
+      options.ages ??
+      new AgeRefresher({ manager: this._manager, clock: this._clock });
+  }
+
+  /**
+   * What keeps the age lines true.
+   */
+  get ages(): AgeRefresher {
+    return this._ages;
+  }
+
+  /**
+   * Whether the presenter is disposed.
+   */
+  get isDisposed(): boolean {
+    return this._ages.isDisposed;
+  }
+
+  /**
+   * Stop refreshing ages.
+   */
+  dispose(): void {
+    this._ages.dispose();
   }
 
   /**
@@ -91,6 +120,7 @@ export class Presenter {
         });
         if (updated) {
           this._remember(key, existing);
+          this._track(existing, notification, options.autoClose);
           return existing;
         }
       }
@@ -99,21 +129,19 @@ export class Presenter {
     if (key !== undefined) {
       this._remember(key, id);
     }
+    this._track(id, notification, options.autoClose);
     return id;
   }
 
   /**
-   * The text shown: title and message, and the age when it is not fresh.
+   * The text shown: title and message, then when it was sent on a line of
+   * its own, e.g. "Deploy: done\njust now".
    */
   messageOf(notification: IDeliveredNotification): string {
-    const text = notification.title
-      ? `${notification.title}: ${notification.message}`
-      : notification.message;
-    const age = this._clock.ageOf(notification.createdAt);
-    if (age < Presenter.SHOW_AGE_AFTER_MS) {
-      return text;
-    }
-    return `${text} (${ServerClock.formatAge(age)})`;
+    return this._ages.messageOf(
+      Presenter.textOf(notification),
+      notification.createdAt
+    );
   }
 
   /**
@@ -209,6 +237,18 @@ export class Presenter {
       : { jln, payload: notification.data };
   }
 
+  private _track(
+    id: string,
+    notification: IDeliveredNotification,
+    autoClose: number | false | undefined
+  ): void {
+    this._ages.track(id, {
+      text: Presenter.textOf(notification),
+      createdAt: notification.createdAt,
+      autoClose: autoClose ?? 0
+    });
+  }
+
   private _remember(key: string, id: string): void {
     this._keys.delete(key);
     this._keys.set(key, id);
@@ -226,6 +266,7 @@ export class Presenter {
     this._manager.notify(message, 'warning', { autoClose: 5000 });
   }
 
+  private _ages: AgeRefresher;
   private _clock: ServerClock;
   private _commands: Presenter.ICommands;
   private _keys = new Map<string, string>();
@@ -247,21 +288,15 @@ export namespace Presenter {
   export const STALE_AFTER_MS = 10 * 60 * 1000;
 
   /**
-   * Notifications older than this show their age in the message.
-   */
-  export const SHOW_AGE_AFTER_MS = 60 * 1000;
-
-  /**
    * The part of JupyterLab's `NotificationManager` the presenter uses.
    */
-  export interface INotificationManager {
+  export interface INotificationManager
+    extends AgeRefresher.INotificationManager {
     notify(
       message: string,
       type: Notification.TypeOptions,
       options: Notification.IOptions<ReadonlyJSONObject>
     ): string;
-    update(args: Notification.IUpdate<ReadonlyJSONObject>): boolean;
-    has(id: string): boolean;
   }
 
   /**
@@ -336,6 +371,19 @@ export namespace Presenter {
      * How many keys to remember for in-place updates.
      */
     maxKeys?: number;
+    /**
+     * What keeps the age lines true; defaults to one on `manager` and `clock`.
+     */
+    ages?: AgeRefresher;
+  }
+
+  /**
+   * The title and message of a notification, as one text.
+   */
+  export function textOf(notification: IDeliveredNotification): string {
+    return notification.title
+      ? `${notification.title}: ${notification.message}`
+      : notification.message;
   }
 
   /**

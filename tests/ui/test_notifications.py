@@ -20,13 +20,33 @@ from .conftest import STATUS_LABELS, JupyterProcess, PageRecord, status_item
 XADD_TO_TOAST_BOUND_MS = 3000
 POLL_SECONDS = 5
 """The shortest poll interval the settings schema accepts."""
+AGE_REFRESH_BOUND_MS = 40_000
+"""The labextension checks ages every 30 s."""
+MINUTE_MS = 60_000
+
+# Installed before JupyterLab loads: the page's clock (Date and Date.now) runs
+# `window.__jlnSkewMs` ahead of the machine's, which a test may change at any time.
+SKEW_BROWSER_CLOCK = """(() => {
+  const RealDate = Date;
+  window.__jlnSkewMs = %d;
+  const now = () => RealDate.now() + window.__jlnSkewMs;
+  function SkewedDate(...args) {
+    if (!new.target) return new RealDate(now()).toString();
+    return args.length ? new RealDate(...args) : new RealDate(now());
+  }
+  SkewedDate.prototype = RealDate.prototype;
+  SkewedDate.now = now;
+  SkewedDate.parse = RealDate.parse;
+  SkewedDate.UTC = RealDate.UTC;
+  window.Date = SkewedDate;
+})();"""
 
 # Installed before the XADD: notes (browser clock, ms) when a toast with this text enters the DOM,
 # and, frame by frame, when it is first on screen (it slides in from the right edge) and whole.
 WATCH_FOR_TOAST = """text => {
   const marks = window.__jlnToast = {inDom: null, onScreen: null, whole: null};
   const find = () => [...document.querySelectorAll('.jp-toastContainer .Toastify__toast')]
-    .find(toast => toast.querySelector('.jp-toast-message')?.textContent === text);
+    .find(toast => toast.querySelector('.jp-toast-message')?.firstChild?.textContent === text);
   new MutationObserver((_, observer) => {
     if (find()) {
       marks.inDom ??= Date.now();
@@ -67,6 +87,12 @@ def xadd(redis_server: RedisCli, **fields: str) -> str:
     return entry_id
 
 
+def age_page_clock(page: Page, sent_ms: int, age_ms: int) -> None:
+    """Move the page clock ahead so that, by it, what was sent at ``sent_ms`` (machine clock) is
+    now ``age_ms`` old. (Needs ``SKEW_BROWSER_CLOCK``.)"""
+    page.evaluate(f"window.__jlnSkewMs = {age_ms - (time.time() * 1000 - sent_ms):.0f}")
+
+
 def toasts(page: Page, text: str) -> Locator:
     """The toasts (bottom right, not the notification center) whose text contains ``text``."""
     return page.locator(".jp-toastContainer .Toastify__toast").filter(has_text=text)
@@ -84,6 +110,25 @@ def open_notification_center(page: Page) -> Locator:
     return center
 
 
+def expect_lines(message: Locator, *lines: str, timeout: float | None = None) -> None:
+    """A notification's text (``.jp-toast-message``) reads ``lines``, one per line, as seen."""
+    expect(message).to_have_text(" ".join(lines), use_inner_text=True, timeout=timeout)
+    assert message.evaluate("node => node.innerText").split("\n") == list(lines)
+
+
+def center_messages(center: Locator) -> list[list[str]]:
+    """The lines of each entry in the notification center, top first."""
+    texts = center.locator(".jp-toast-message").evaluate_all("nodes => nodes.map(n => n.innerText)")
+    return [text.split("\n") for text in texts]
+
+
+def bell(page: Page) -> Locator:
+    return page.locator("#jp-main-statusbar .jp-Notification-Status")
+
+
+HIGHLIGHTED = re.compile(r"(^|\s)jp-mod-selected(\s|$)")
+
+
 def toast_type(kind: str) -> re.Pattern[str]:
     """The class that gives a toast the colour and icon of its type. (Not JupyterLab's
     ``jp-Notification-Toast-<type>``: it is set once and never updated, and styles nothing.)"""
@@ -98,7 +143,8 @@ def toast_icon(toast: Locator, kind: str) -> Locator:
 def test_broadcast_shows_a_toast_with_its_action_button(
         lab_page: Page, redis_server: RedisCli, screenshot: Callable[[], Path],
         capsys: pytest.CaptureFixture[str]) -> None:
-    actions = json.dumps([{"label": "Open docs", "link": "https://example.org"}])
+    actions = json.dumps([{"label": "Open docs", "link": "https://example.org",
+                           "displayType": "accent"}])
     lab_page.evaluate(WATCH_FOR_TOAST, "Deploy done")
 
     entry_id = xadd(redis_server, message="Deploy done", type="success", actions=actions)
@@ -113,12 +159,13 @@ def test_broadcast_shows_a_toast_with_its_action_button(
         print(f"\nXADD -> visible toast: {marks['onScreen']:.0f} ms (in the DOM after "
               f"{marks['inDom']:.0f} ms; the whole toast on screen after {marks['whole']:.0f} ms)")
     expect(toast).to_have_count(1)
-    expect(toast.locator(".jp-toast-message")).to_have_text("Deploy done")
+    expect_lines(toast.locator(".jp-toast-message"), "Deploy done", "just now")
     expect(toast).to_have_class(toast_type("success"))
     expect(toast_icon(toast, "success")).to_be_visible()
     button = toast.get_by_role("button", name="Open docs", exact=True)
     expect(button).to_be_visible()
     expect(button).to_have_attribute("title", "https://example.org")
+    expect(button).to_have_class(re.compile(r"(^|\s)jp-mod-accept(\s|$)"))  # displayType accent
     assert marks["onScreen"] < XADD_TO_TOAST_BOUND_MS
 
 
@@ -127,12 +174,12 @@ def test_keyed_update_changes_the_one_toast_in_place(
     xadd(redis_server, message="Job 1: running", type="in-progress", key="job-1",
          autoClose="false")
     toast = toasts(lab_page, "Job 1")
-    expect(toast.locator(".jp-toast-message")).to_have_text("Job 1: running")
+    expect_lines(toast.locator(".jp-toast-message"), "Job 1: running", "just now")
     expect(toast.locator(".Toastify__spinner")).to_be_visible()  # in progress: a spinner
     first_id = toast.get_attribute("id")
 
     xadd(redis_server, message="Job 1: done", type="success", key="job-1")
-    expect(toast.locator(".jp-toast-message")).to_have_text("Job 1: done")
+    expect_lines(toast.locator(".jp-toast-message"), "Job 1: done", "just now")
     expect(toast).to_have_class(toast_type("success"))
     expect(toast_icon(toast, "success")).to_be_visible()
     expect(toast.locator(".Toastify__spinner")).to_have_count(0)
@@ -163,7 +210,7 @@ def test_with_the_websocket_blocked_the_poll_still_brings_the_toast(
     expect(toast).to_be_visible(timeout=(POLL_SECONDS * 2 + 5) * 1000)
 
     screenshot()
-    expect(toast.locator(".jp-toast-message")).to_have_text("Arrived by polling")
+    expect_lines(toast.locator(".jp-toast-message"), "Arrived by polling", "just now")
     expect(status_item(page)).to_have_text(STATUS_LABELS["polling"])
     expect(status_item(page)).to_have_attribute("data-jln-state", "polling")
     assert refused, "the page never tried the WebSocket"
@@ -178,7 +225,7 @@ def test_html_in_message_and_action_label_shows_as_literal_text(
     xadd(redis_server, message=message, actions=actions)
 
     toast = toasts(lab_page, message)
-    expect(toast.locator(".jp-toast-message")).to_have_text(message)
+    expect_lines(toast.locator(".jp-toast-message"), message, "just now")
     expect(toast.get_by_role("button", name=label, exact=True)).to_be_visible()
     lab_page.wait_for_timeout(1000)  # time for a broken image to fire onerror
 
@@ -187,7 +234,8 @@ def test_html_in_message_and_action_label_shows_as_literal_text(
     expect(lab_page.locator("img[src=x], img[src=y]")).to_have_count(0)
     assert page_record.dialogs == []
     center = open_notification_center(lab_page)
-    expect(center.locator(".jp-toast-message")).to_have_text([message])
+    expect(center.locator(".jp-toast-message")).to_have_count(1)
+    assert center_messages(center) == [[message, "just now"]]
     expect(center.locator("img, b")).to_have_count(0)
     assert page_record.dialogs == []
 
@@ -201,10 +249,10 @@ def test_silent_notification_reaches_the_center_without_a_toast(
     lab_page.wait_for_timeout(1000)  # a toast would have shown up by now
     screenshot()
     expect(lab_page.locator(".jp-toastContainer .Toastify__toast")).to_have_count(0)
-    expect(lab_page.locator("#jp-main-statusbar .jp-Notification-Status")).to_have_class(
-        re.compile(r"(^|\s)jp-mod-selected(\s|$)"))  # the bell is highlighted
+    expect(bell(lab_page)).to_have_class(HIGHLIGHTED)  # the bell is highlighted
     center = open_notification_center(lab_page)
-    expect(center.locator(".jp-toast-message")).to_have_text(["Nightly backup finished"])
+    expect(center.locator(".jp-toast-message")).to_have_count(1)
+    assert center_messages(center) == [["Nightly backup finished", "just now"]]
 
 
 @pytest.mark.lab(broker="memory://")
@@ -219,8 +267,72 @@ def test_jln_send_in_a_terminal_pops_a_toast_on_the_embedded_broker(
                           capture_output=True, text=True, timeout=30)
     assert sent.returncode == 0, sent.stderr
 
-    expect(toasts(lab_page, "hello").locator(".jp-toast-message")).to_have_text("hello")
+    expect_lines(toasts(lab_page, "hello").locator(".jp-toast-message"), "hello", "just now")
     elapsed_ms = (time.monotonic() - started) * 1000
     print(f"\n`jln send hello` (process start to toast in the DOM): {elapsed_ms:.0f} ms")
     expect(toasts(lab_page, "hello")).to_be_in_viewport(ratio=1.0)  # slid in all the way
     screenshot()
+
+
+def test_fresh_notification_says_just_now_on_a_browser_clock_two_hours_ahead(
+        lab_context: BrowserContext, open_lab: Callable[..., Page], redis_server: RedisCli,
+        screenshot: Callable[[], Path]) -> None:
+    """Ages are counted on the server's clock: the browser's own clock may be off by hours."""
+    lab_context.add_init_script(SKEW_BROWSER_CLOCK % (2 * 60 * MINUTE_MS))
+    page = open_lab("live")
+    skew_ms = page.evaluate("Date.now()") - time.time() * 1000
+    assert abs(skew_ms - 2 * 60 * MINUTE_MS) < 60_000, f"the page clock is {skew_ms:.0f} ms off"
+
+    xadd(redis_server, message="Sent a moment ago", type="info")
+    toast = toasts(page, "Sent a moment ago")
+    expect_lines(toast.locator(".jp-toast-message"), "Sent a moment ago", "just now")
+    expect(toast).to_be_in_viewport(ratio=1.0)  # slid in all the way
+    screenshot()
+    center = open_notification_center(page)
+    expect(center.locator(".jp-toast-message")).to_have_count(1)
+    assert center_messages(center) == [["Sent a moment ago", "just now"]]
+
+
+def test_age_line_stays_true_and_a_closed_toast_stays_closed(
+        lab_context: BrowserContext, open_lab: Callable[..., Page], redis_server: RedisCli,
+        screenshot: Callable[[], Path]) -> None:
+    """Time passes (the page clock is moved ahead): the toast still up and the center entries
+    say how long ago they were sent; the toast the user closed does not come back; the center
+    keeps its order and the bell does not light up."""
+    lab_context.add_init_script(SKEW_BROWSER_CLOCK % 0)
+    page = open_lab("live")
+    entry_id = xadd(redis_server, message="Training running", type="in-progress",
+                    autoClose="false")
+    sent_ms = int(entry_id.split("-")[0])
+    running = toasts(page, "Training running")
+    expect_lines(running.locator(".jp-toast-message"), "Training running", "just now")
+    xadd(redis_server, message="Disk almost full", type="warning", autoClose="false")
+    closed = toasts(page, "Disk almost full")
+    expect_lines(closed.locator(".jp-toast-message"), "Disk almost full", "just now")
+    closed.get_by_role("button", name="Hide notification").click()
+    expect(closed).to_have_count(0)
+    running_id = running.get_attribute("id")
+
+    # "3 min ago" from 150 s to 210 s: room for the wait until the next refresh.
+    age_page_clock(page, sent_ms, 160_000)
+    expect_lines(running.locator(".jp-toast-message"), "Training running", "3 min ago",
+                 timeout=AGE_REFRESH_BOUND_MS)
+    page.wait_for_timeout(1000)  # a toast brought back would be on its way by now
+    screenshot()
+    expect(running).to_have_count(1)
+    assert running.get_attribute("id") == running_id
+    expect(running.locator(".Toastify__spinner")).to_be_visible()  # still in progress
+    expect(closed).to_have_count(0)
+    expect(bell(page)).not_to_have_class(HIGHLIGHTED)
+
+    center = open_notification_center(page)
+    expect(center.locator(".jp-toast-message")).to_have_count(2)
+    assert center_messages(center) == [["Disk almost full", "3 min ago"],
+                                       ["Training running", "3 min ago"]]
+
+    age_page_clock(page, sent_ms, 280_000)  # "5 min ago", refreshed while the center is open
+    expect(center.locator(".jp-toast-message").first).to_have_text(
+        "Disk almost full 5 min ago", use_inner_text=True, timeout=AGE_REFRESH_BOUND_MS)
+    assert center_messages(center) == [["Disk almost full", "5 min ago"],
+                                       ["Training running", "5 min ago"]]
+    expect(page.locator(".jp-toastContainer .Toastify__toast")).to_have_count(0)

@@ -1,9 +1,13 @@
+import type { Notification } from '@jupyterlab/apputils';
 import { ServerConnection } from '@jupyterlab/services';
+import type { ReadonlyJSONObject } from '@lumino/coreutils';
+import { Signal } from '@lumino/signaling';
 
 import { ConnectionManager } from '../connection';
 import { CursorStore } from '../cursorstore';
 import { IDeliveredNotification, IPollResponse } from '../model';
 import { FallbackPoller } from '../poller';
+import { Presenter } from '../presenter';
 
 /**
  * A WebSocket stand-in: records the URL, lets a test play the server.
@@ -212,4 +216,117 @@ export function deferred<T>(): {
     resolve = done;
   });
   return { promise, resolve };
+}
+
+/**
+ * A notification manager that behaves like JupyterLab's (newest or last
+ * updated first, `changed` signal) and records what it is asked.
+ */
+export class FakeManager implements Presenter.INotificationManager {
+  /**
+   * Every `notify`, in order.
+   */
+  readonly notified: Array<{
+    id: string;
+    message: string;
+    type: Notification.TypeOptions;
+    options: Notification.IOptions<ReadonlyJSONObject>;
+  }> = [];
+
+  /**
+   * Every `update`, in order, as given.
+   */
+  readonly updates: Array<Notification.IUpdate<ReadonlyJSONObject>> = [];
+
+  get changed(): Signal<this, Notification.IChange> {
+    return this._changed;
+  }
+
+  get notifications(): Notification.INotification[] {
+    return this._queue.slice();
+  }
+
+  notify(
+    message: string,
+    type: Notification.TypeOptions,
+    options: Notification.IOptions<ReadonlyJSONObject>
+  ): string {
+    const id = `n${this.notified.length + 1}`;
+    this.notified.push({ id, message, type, options });
+    const now = Date.now();
+    const notification = {
+      id,
+      message,
+      type,
+      options: { autoClose: 0, ...options },
+      createdAt: now,
+      modifiedAt: now
+    };
+    this._queue.unshift(notification);
+    this._changed.emit({ type: 'added', notification });
+    return id;
+  }
+
+  update(args: Notification.IUpdate<ReadonlyJSONObject>): boolean {
+    this.updates.push(args);
+    const index = this._queue.findIndex(n => n.id === args.id);
+    if (index < 0) {
+      return false;
+    }
+    const old = this._queue[index];
+    const notification = {
+      ...old,
+      message: args.message ?? old.message,
+      type: args.type ?? old.type,
+      options: {
+        actions: args.actions ?? old.options.actions,
+        autoClose: args.autoClose ?? old.options.autoClose,
+        data: args.data ?? old.options.data,
+        progress: args.progress ?? old.options.progress
+      },
+      modifiedAt: Date.now()
+    };
+    this._queue.splice(index, 1);
+    this._queue.unshift(notification);
+    this._changed.emit({ type: 'updated', notification });
+    return true;
+  }
+
+  has(id: string): boolean {
+    return this._queue.some(n => n.id === id);
+  }
+
+  /**
+   * Remove a notification, as the user does from the center.
+   */
+  dismiss(id: string): void {
+    const index = this._queue.findIndex(n => n.id === id);
+    if (index >= 0) {
+      const [notification] = this._queue.splice(index, 1);
+      this._changed.emit({ type: 'removed', notification });
+    }
+  }
+
+  /**
+   * The message a notification has now.
+   */
+  messageOf(id: string): string | undefined {
+    return this._queue.find(n => n.id === id)?.message;
+  }
+
+  /**
+   * Click an action button of the notification emitted `index`-th.
+   */
+  click(index: number, label: string): void {
+    const action = this.notified[index].options.actions?.find(
+      a => a.label === label
+    );
+    if (!action) {
+      throw new Error(`no action ${label}`);
+    }
+    action.callback(new MouseEvent('click'));
+  }
+
+  private _changed = new Signal<this, Notification.IChange>(this);
+  private _queue: Notification.INotification[] = [];
 }

@@ -1,56 +1,12 @@
-import { Notification, NotificationManager } from '@jupyterlab/apputils';
+import { NotificationManager } from '@jupyterlab/apputils';
 import type { ReadonlyJSONObject } from '@lumino/coreutils';
 
+import { AgeRefresher } from '../ages';
 import { ServerClock } from '../clock';
 import { Presenter } from '../presenter';
-import { note } from './fakes';
+import { FakeManager, note } from './fakes';
 
-/**
- * Records what the presenter asks of the notification manager.
- */
-class FakeManager implements Presenter.INotificationManager {
-  readonly notified: Array<{
-    id: string;
-    message: string;
-    type: Notification.TypeOptions;
-    options: Notification.IOptions<ReadonlyJSONObject>;
-  }> = [];
-  readonly updates: Array<Notification.IUpdate<ReadonlyJSONObject>> = [];
-  readonly live = new Set<string>();
-
-  notify(
-    message: string,
-    type: Notification.TypeOptions,
-    options: Notification.IOptions<ReadonlyJSONObject>
-  ): string {
-    const id = `n${this.notified.length + 1}`;
-    this.notified.push({ id, message, type, options });
-    this.live.add(id);
-    return id;
-  }
-
-  update(args: Notification.IUpdate<ReadonlyJSONObject>): boolean {
-    this.updates.push(args);
-    return this.live.has(args.id);
-  }
-
-  has(id: string): boolean {
-    return this.live.has(id);
-  }
-
-  /**
-   * Click an action button of a notification.
-   */
-  click(index: number, label: string): void {
-    const action = this.notified[index].options.actions?.find(
-      a => a.label === label
-    );
-    if (!action) {
-      throw new Error(`no action ${label}`);
-    }
-    action.callback(new MouseEvent('click'));
-  }
-}
+const presenters: Presenter[] = [];
 
 function setup(
   settings: Partial<Presenter.ISettings> = {},
@@ -59,9 +15,17 @@ function setup(
   const manager = new FakeManager();
   const executed: Array<[string, ReadonlyJSONObject | undefined]> = [];
   const opened: string[] = [];
+  const ages = new AgeRefresher({
+    manager,
+    clock,
+    isToastShown: () => false,
+    isCenterOpen: () => false,
+    watchCenter: () => ({ isDisposed: false, dispose: () => undefined })
+  });
   const presenter = new Presenter({
     manager,
     clock,
+    ages,
     commands: {
       execute: (id, args) => {
         executed.push([id, args]);
@@ -71,6 +35,7 @@ function setup(
     openWindow: url => opened.push(url)
   });
   presenter.configure(settings);
+  presenters.push(presenter);
   return { manager, presenter, executed, opened };
 }
 
@@ -79,6 +44,7 @@ beforeEach(() => {
 });
 
 afterEach(() => {
+  presenters.splice(0).forEach(presenter => presenter.dispose());
   jest.restoreAllMocks();
 });
 
@@ -88,7 +54,7 @@ describe('Presenter', () => {
     presenter.present([note('1', { message: 'Build done', type: 'success' })]);
     expect(manager.notified).toHaveLength(1);
     const [shown] = manager.notified;
-    expect(shown.message).toBe('Build done');
+    expect(shown.message).toBe('Build done\njust now');
     expect(shown.type).toBe('success');
     expect(shown.options.autoClose).toBe(5000);
     expect(shown.options.data).toMatchObject({
@@ -102,7 +68,7 @@ describe('Presenter', () => {
       note('1', { title: 'Deploy', message: '<img src=x onerror=alert(1)>' })
     ]);
     expect(manager.notified[0].message).toBe(
-      'Deploy: <img src=x onerror=alert(1)>'
+      'Deploy: <img src=x onerror=alert(1)>\njust now'
     );
   });
 
@@ -125,7 +91,7 @@ describe('Presenter', () => {
       expect.objectContaining({
         id: first,
         type: 'success',
-        message: 'Finished',
+        message: 'Finished\njust now',
         autoClose: 5000
       })
     ]);
@@ -134,7 +100,7 @@ describe('Presenter', () => {
   it('emits anew when the keyed notification was dismissed', () => {
     const { manager, presenter } = setup();
     const first = presenter.presentOne(note('1', { key: 'k' })) ?? '';
-    manager.live.delete(first);
+    manager.dismiss(first);
     const second = presenter.presentOne(note('2', { key: 'k' }));
     expect(second).not.toBe(first);
     expect(manager.notified).toHaveLength(2);
@@ -182,8 +148,8 @@ describe('Presenter', () => {
       note('1', { createdAt: clock.now() - 2 * 60 * 1000 }),
       note('2', { createdAt: clock.now() - 5 * 1000 })
     ]);
-    expect(manager.notified[0].message).toBe('message 1 (2 min ago)');
-    expect(manager.notified[1].message).toBe('message 2');
+    expect(manager.notified[0].message).toBe('message 1\n2 min ago');
+    expect(manager.notified[1].message).toBe('message 2\njust now');
   });
 
   it('puts old notifications in the center without a toast', () => {
@@ -193,7 +159,7 @@ describe('Presenter', () => {
       note('1', { createdAt: clock.now() - 3 * 3600 * 1000 })
     ]);
     expect(manager.notified[0].options.autoClose).toBe(0);
-    expect(manager.notified[0].message).toBe('message 1 (3 h ago)');
+    expect(manager.notified[0].message).toBe('message 1\n3 h ago');
   });
 
   it('drops expired notifications', () => {
@@ -204,7 +170,9 @@ describe('Presenter', () => {
       note('2', { expiresAt: clock.now() + 60000 })
     ]);
     expect(shown).toHaveLength(1);
-    expect(manager.notified.map(n => n.message)).toEqual(['message 2']);
+    expect(manager.notified.map(n => n.message)).toEqual([
+      'message 2\njust now'
+    ]);
   });
 
   it('opens http(s) links in a new tab and refuses other schemes', () => {
@@ -296,7 +264,8 @@ describe('Presenter', () => {
     ]);
     expect(manager.count).toBe(1);
     expect(manager.notifications[0].type).toBe('success');
-    expect(manager.notifications[0].message).toBe('Uploaded');
+    expect(manager.notifications[0].message).toBe('Uploaded\njust now');
+    presenter.dispose();
     manager.dispose();
   });
 });
