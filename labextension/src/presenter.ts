@@ -329,7 +329,10 @@ export namespace Presenter {
   }
 
   /**
-   * The settings before the setting registry has answered.
+   * The settings before the setting registry has answered (the same as the
+   * schema's defaults). The default commands are harmless whatever arguments
+   * a sender gives them; `help:open` is not among them, because it opens any
+   * URL inside JupyterLab or with `window.open` and no `noopener`.
    */
   export const DEFAULT_SETTINGS: ISettings = {
     toasts: true,
@@ -338,7 +341,6 @@ export namespace Presenter {
     allowedCommands: [
       'docmanager:open',
       'filebrowser:open-path',
-      'help:open',
       'apputils:display-notifications'
     ]
   };

@@ -5,6 +5,7 @@ import { AgeRefresher } from '../ages';
 import { ServerClock } from '../clock';
 import { Presenter } from '../presenter';
 import { FakeManager, note } from './fakes';
+import schema from '../../schema/plugin.json';
 
 const presenters: Presenter[] = [];
 
@@ -277,5 +278,86 @@ describe('ServerClock.formatAge', () => {
     expect(ServerClock.formatAge(59 * 60 * 1000)).toBe('59 min ago');
     expect(ServerClock.formatAge(3 * 3600 * 1000)).toBe('3 h ago');
     expect(ServerClock.formatAge(2 * 86400 * 1000)).toBe('2 d ago');
+  });
+});
+
+describe('Presenter actions', () => {
+  it('gives the buttons their label, caption and display type', () => {
+    const { manager, presenter } = setup();
+    presenter.present([
+      note('1', {
+        actions: [
+          {
+            label: 'Report',
+            caption: 'Open the build report',
+            displayType: 'accent',
+            link: 'https://example.org/r'
+          },
+          {
+            label: 'Notebook',
+            caption: '',
+            displayType: 'warn',
+            commandId: 'docmanager:open'
+          }
+        ]
+      })
+    ]);
+    const actions = manager.notified[0].options.actions ?? [];
+    expect(
+      actions.map(({ label, caption, displayType }) => ({
+        label,
+        caption,
+        displayType
+      }))
+    ).toEqual([
+      {
+        label: 'Report',
+        caption: 'Open the build report',
+        displayType: 'accent'
+      },
+      // Without a caption, the tooltip says what the button does.
+      { label: 'Notebook', caption: 'docmanager:open', displayType: 'warn' }
+    ]);
+  });
+
+  it('opens a link in a new tab without opener', () => {
+    const open = jest.spyOn(window, 'open').mockImplementation(() => null);
+    Presenter.openInNewTab('https://example.org/x');
+    expect(open).toHaveBeenCalledWith(
+      'https://example.org/x',
+      '_blank',
+      'noopener'
+    );
+  });
+
+  it('refuses help:open by default: it would open a tab that can reach back', async () => {
+    const { manager, presenter, executed } = setup();
+    presenter.present([
+      note('1', {
+        actions: [
+          {
+            label: 'Read',
+            caption: '',
+            displayType: 'default',
+            commandId: 'help:open',
+            args: { url: 'https://example.org', newBrowserTab: true }
+          }
+        ]
+      })
+    ]);
+    manager.click(0, 'Read');
+    await Promise.resolve();
+    expect(executed).toEqual([]);
+    expect(manager.notified[1].type).toBe('warning');
+    expect(manager.notified[1].message).toContain('help:open');
+  });
+
+  it('has the same default commands as the settings schema', () => {
+    expect(schema.properties.allowedCommands.default).toEqual(
+      Presenter.DEFAULT_SETTINGS.allowedCommands
+    );
+    expect(Presenter.DEFAULT_SETTINGS.allowedCommands).not.toContain(
+      'help:open'
+    );
   });
 });
