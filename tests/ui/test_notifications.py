@@ -14,8 +14,9 @@ from typing import Protocol
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, WebSocketRoute, expect
+from server.conftest import JupyterProcess
 
-from .conftest import STATUS_LABELS, JupyterProcess, PageRecord, status_item
+from .conftest import STATUS_LABELS, PageRecord, status_item
 
 XADD_TO_TOAST_BOUND_MS = 3000
 POLL_SECONDS = 5
@@ -336,3 +337,117 @@ def test_age_line_stays_true_and_a_closed_toast_stays_closed(
     assert center_messages(center) == [["Disk almost full", "5 min ago"],
                                        ["Training running", "5 min ago"]]
     expect(page.locator(".jp-toastContainer .Toastify__toast")).to_have_count(0)
+
+
+def test_send_notification_dialog_from_the_command_palette(
+        lab_page: Page, screenshot: Callable[[], Path]) -> None:
+    lab_page.keyboard.press("Control+Shift+C")
+    palette = lab_page.locator(".lm-CommandPalette-input")
+    expect(palette).to_be_focused()
+    palette.fill("Send Notification")
+    lab_page.locator(".lm-CommandPalette-item").filter(has_text="Send Notification").first.click()
+
+    dialog = lab_page.locator(".jp-Dialog")
+    expect(dialog.locator(".jp-Dialog-header")).to_have_text("Send Notification")
+    for field in ("Message", "Title (optional)", "Type", "Toast",
+                  "Link (optional, http or https)", "Users (comma-separated)",
+                  "Groups (comma-separated)"):
+        expect(dialog.get_by_label(field)).to_be_visible()
+    dialog.get_by_label("Message").fill("Lunch is served")
+    dialog.get_by_label("Type").select_option("success")
+    dialog.get_by_label("Toast").select_option(label="until dismissed")
+    screenshot()
+    dialog.get_by_role("button", name="Send").click()
+
+    expect(dialog).to_have_count(0)
+    toast = toasts(lab_page, "Lunch is served")
+    expect_lines(toast.locator(".jp-toast-message"), "Lunch is served", "just now")
+    expect(toast).to_have_class(toast_type("success"))
+    expect_lines(toasts(lab_page, "Notification sent.").locator(".jp-toast-message"),
+                 "Notification sent.")
+    lab_page.wait_for_timeout(6000)  # longer than a 5 s toast: "until dismissed" stays
+    expect(toast).to_be_visible()
+
+
+@pytest.mark.lab(args=["--LabApp.expose_app_in_browser=True"])
+def test_another_extension_sends_with_jln_send_and_its_arguments(
+        lab_page: Page, screenshot: Callable[[], Path]) -> None:
+    ids = lab_page.evaluate("""() => window.jupyterapp.commands.execute('jln:send', {
+        message: 'Sent by another extension', type: 'warning', autoClose: false,
+        users: 'nobody-else'})""")
+    assert isinstance(ids, list) and len(ids) == 1 and ids[0].startswith("jln:user:"), ids
+    expect(lab_page.locator(".jp-Dialog")).to_have_count(0)  # no dialog with a message
+    ids = lab_page.evaluate("""() => window.jupyterapp.commands.execute('jln:send', {
+        message: 'Sent by another extension', type: 'warning', autoClose: false})""")
+    toast = toasts(lab_page, "Sent by another extension")
+    expect_lines(toast.locator(".jp-toast-message"), "Sent by another extension", "just now")
+    expect(toast).to_have_class(toast_type("warning"))
+    screenshot()
+    expect(toast).to_have_count(1)  # the one for "nobody-else" is not ours
+    assert len(ids) == 1
+
+
+def test_link_action_opens_a_new_tab_without_opener_and_unlisted_commands_are_refused(
+        lab_context: BrowserContext, lab_page: Page, jupyter_lab: JupyterProcess,
+        redis_server: RedisCli, screenshot: Callable[[], Path]) -> None:
+    """(The server already refuses links that are not http(s); the browser's own refusal of
+    other schemes is a unit test.)"""
+    target = f"{jupyter_lab.url}api"
+    xadd(redis_server, message="Two buttons", autoClose="false", actions=json.dumps([
+        {"label": "Status", "link": target, "displayType": "link"},
+        {"label": "Shut down", "commandId": "kernelmenu:shutdown", "displayType": "warn"}]))
+    toast = toasts(lab_page, "Two buttons")
+    expect(toast.get_by_role("button", name="Status")).to_have_class(
+        re.compile(r"(^|\s)jp-mod-link(\s|$)"))
+    expect(toast.get_by_role("button", name="Shut down")).to_have_class(
+        re.compile(r"(^|\s)jp-mod-warn(\s|$)"))
+    screenshot()
+
+    with lab_context.expect_page() as opened:
+        toast.get_by_role("button", name="Status").click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    assert tab.url == target
+    assert tab.evaluate("window.opener") is None
+    tab.close()
+
+    xadd(redis_server, message="One button", autoClose="false", actions=json.dumps(
+        [{"label": "Shut down", "commandId": "kernelmenu:shutdown"}]))
+    toasts(lab_page, "One button").get_by_role("button", name="Shut down").click()
+    warning = toasts(lab_page, "kernelmenu:shutdown")
+    expect(warning).to_have_class(toast_type("warning"))
+    expect(warning).to_contain_text("not in the allowed commands setting")
+    assert len(lab_context.pages) == 1
+
+
+@pytest.mark.lab(settings={"jln-labextension:plugin": {"pollInterval": POLL_SECONDS}},
+                 args=[f"--JLN.poll_interval={POLL_SECONDS}"])
+def test_status_item_tells_since_when_and_why_and_opens_the_center(
+        lab_context: BrowserContext, open_lab: Callable[..., Page],
+        screenshot: Callable[[], Path]) -> None:
+    lab_context.route_web_socket("**/jln/api/ws**",
+                                 lambda socket: socket.close(code=1006, reason="blocked"))
+    page = open_lab("polling")
+    item = status_item(page)
+    expect(item).to_have_attribute("title", re.compile(
+        r"^Notifications: polling since \d{1,2}:\d{2}:\d{2}( [AP]M)?: live connection down: "
+        r"connection lost \(1006"))
+    item.click()
+    expect(page.locator(".jp-Notification-Center")).to_be_visible()
+    screenshot()
+
+
+@pytest.mark.lab(settings={"jln-labextension:plugin": {"minimumToastType": "warning"}})
+def test_below_the_minimum_toast_type_goes_to_the_center_only(
+        lab_page: Page, redis_server: RedisCli, screenshot: Callable[[], Path]) -> None:
+    xadd(redis_server, message="Just so you know", type="info")
+    xadd(redis_server, message="Quota at 90%", type="warning")
+    expect_lines(toasts(lab_page, "Quota at 90%").locator(".jp-toast-message"),
+                 "Quota at 90%", "just now")
+    expect(bell_count(lab_page)).to_have_text("2")
+    screenshot()
+    expect(toasts(lab_page, "Just so you know")).to_have_count(0)
+    center = open_notification_center(lab_page)
+    expect(center.locator(".jp-toast-message")).to_have_count(2)
+    assert center_messages(center) == [["Quota at 90%", "just now"],
+                                       ["Just so you know", "just now"]]
