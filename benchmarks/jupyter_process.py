@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .redis_process import free_port, start_on_a_free_port
+from .redis_process import free_port, start_on_a_free_port, wait_until_ready
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 _STOP_TIMEOUT = 15.0
@@ -158,15 +157,8 @@ class JupyterProcess:
     def _wait_until_ready(self) -> None:
         """Poll ``GET jln/api/status`` until it answers 200."""
         assert self._process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"jupyter server exited at start: {self._log_tail()}")
-            if self._status_code() == 200:
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"jupyter server did not answer within {self.startup_timeout:g}s: "
-                           f"{self._log_tail()}")
+        wait_until_ready(self._process, lambda: self._status_code() == 200,
+                         self.startup_timeout, "jupyter server", self._log_tail)
 
     def _proc_status(self, field: str) -> int:
         for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():

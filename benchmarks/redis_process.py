@@ -36,6 +36,19 @@ def start_on_a_free_port(start: Callable[[], None], undo: Callable[[], None],
                 raise
 
 
+def wait_until_ready(process: subprocess.Popen[bytes], ready: Callable[[], bool],
+                     timeout: float, name: str, log_tail: Callable[[], str]) -> None:
+    """Poll ``ready`` until it holds; a process that exits (its port taken) fails at once."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited at start: {log_tail()}")
+        if ready():
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"{name} did not answer within {timeout:g}s: {log_tail()}")
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listened on a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
@@ -88,19 +101,16 @@ class RedisProcess:
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
-        """Poll PING until it answers; a server that exited (port taken) fails at once."""
         assert self._process is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"redis-server exited at start: {self._log_tail()}")
-            try:
-                with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as probe:
-                    if probe.ping():
-                        return
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not answer within {self.startup_timeout:g}s")
+        wait_until_ready(self._process, self._answers_ping, self.startup_timeout, "redis-server",
+                         self._log_tail)
+
+    def _answers_ping(self) -> bool:
+        try:
+            with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as probe:
+                return bool(probe.ping())
+        except redis.ConnectionError:
+            return False
 
     def _shutdown(self) -> None:
         """SHUTDOWN NOSAVE first (clean and quick), then a signal if it does not go."""
