@@ -258,7 +258,8 @@ def test_silent_notification_reaches_the_center_without_a_toast(
 
 @pytest.mark.lab(broker="memory://")
 def test_jln_send_in_a_terminal_pops_a_toast_on_the_embedded_broker(
-        jupyter_lab: JupyterProcess, lab_page: Page, screenshot: Callable[[], Path]) -> None:
+        jupyter_lab: JupyterProcess, lab_page: Page, screenshot: Callable[[], Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
     """The quick start: no Redis, no URL; ``jln send`` finds the running server by itself."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("JLN_URL", "JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN")}
@@ -270,7 +271,8 @@ def test_jln_send_in_a_terminal_pops_a_toast_on_the_embedded_broker(
 
     expect_lines(toasts(lab_page, "hello").locator(".jp-toast-message"), "hello", "just now")
     elapsed_ms = (time.monotonic() - started) * 1000
-    print(f"\n`jln send hello` (process start to toast in the DOM): {elapsed_ms:.0f} ms")
+    with capsys.disabled():
+        print(f"\n`jln send hello` (process start to toast in the DOM): {elapsed_ms:.0f} ms")
     expect(toasts(lab_page, "hello")).to_be_in_viewport(ratio=1.0)  # slid in all the way
     screenshot()
 
