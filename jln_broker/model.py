@@ -95,8 +95,9 @@ class Notification:
 
     @cached_property
     def packed(self) -> bytes:
-        """The msgpack form, made once: ``validate`` proves it can be made (valid JSON can
-        still hold an integer over 64 bits or a lone surrogate), the publisher writes it."""
+        """The msgpack form, made once and written by the publisher. Valid JSON can still hold
+        what msgpack cannot (an integer over 64 bits, a lone surrogate): a ValidationError,
+        raised before anything is written."""
         try:
             packed: bytes = msgpack.packb(self.to_dict(), use_bin_type=True)
         except (ValueError, OverflowError) as err:
@@ -128,7 +129,7 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
                               f"unknown field (known: {', '.join(sorted(_FIELDS))})")
     check = _Checker(limits)
     auto_close = raw.get("autoClose", 5000)
-    notification = Notification(
+    return Notification(
         message=check.required("message", raw.get("message"), limits.max_message_chars),
         type=check.choice("type", raw.get("type", "info"), TYPES),
         auto_close=check.auto_close("autoClose", auto_close),
@@ -143,8 +144,6 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
         users=check.names("users", raw.get("users")),
         groups=check.names("groups", raw.get("groups")),
     )
-    notification.packed  # noqa: B018 (raises if it cannot be stored)
-    return notification
 
 
 _FIELDS = frozenset({"message", "type", "autoClose", "title", "origin", "topic", "link",

@@ -56,6 +56,7 @@ class NotifyService:
         """Validate, authorize, rate-limit and write one notification; return its ids."""
         try:
             notification = validate(raw, self.limits)
+            notification.packed  # noqa: B018 (unstorable is a 400, before the rate limit counts)
             self.policy.check(notification, current_user, secret)
             self.limiter.take(requester)
             ids = await self.publisher.publish_many([notification])
