@@ -131,6 +131,7 @@ class Fanout:
         self._cursor: Cursor | None = None
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._following = asyncio.Lock()  # one reader swap at a time, or two readers run
 
     @property
     def streams(self) -> list[str]:
@@ -153,13 +154,14 @@ class Fanout:
     async def follow(self, streams: Sequence[str]) -> None:
         """Read ``streams`` from now on (a user's groups, learnt from a request), carrying on
         from the current cursor so nothing already read is read again."""
-        if set(streams) == set(self.streams):
-            return
-        await self._halt()
-        self.reader = StreamReader(self.client, streams, self._cursor, decoder=self.decoder,
-                                   block_ms=self.reader.block_ms)
-        log.info("now reading %s", ", ".join(streams))
-        self.start()
+        async with self._following:
+            if set(streams) == set(self.streams):
+                return
+            await self._halt()
+            self.reader = StreamReader(self.client, streams, self._cursor, decoder=self.decoder,
+                                       block_ms=self.reader.block_ms)
+            log.info("now reading %s", ", ".join(streams))
+            self.start()
 
     async def _halt(self) -> None:
         if self._task:

@@ -40,3 +40,24 @@ async def test_a_failing_reader_is_restarted_and_nothing_is_lost(
     assert '"message":"still delivered"' in pieces[0].items_json
     assert "restarting it" in caplog.text
     assert any(r.levelno == logging.ERROR for r in caplog.records)
+
+
+@pytest.mark.asyncio
+async def test_following_new_groups_from_two_requests_at_once_leaves_one_reader(
+        memory_url: str) -> None:
+    fanout = Fanout(async_client(memory_url), [STREAM], Decoder(), block_ms=200)
+    fanout.start()
+    sub, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+
+    await asyncio.gather(fanout.follow([STREAM, "jln:group:a"]),
+                         fanout.follow([STREAM, "jln:group:a", "jln:group:b"]))
+    async with AsyncPublisher(memory_url) as publisher:
+        await publisher.publish("once")
+        pieces = await asyncio.wait_for(sub.next(), 10)
+        await asyncio.sleep(0.5)  # a second reader would deliver it again by now
+        pieces += sub._pieces
+    readers = [t for t in asyncio.all_tasks() if t.get_name() == "jln-fanout" and not t.done()]
+    await fanout.stop()
+
+    assert sum(p.count for p in pieces) == 1
+    assert len(readers) == 1
