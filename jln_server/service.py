@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from jln_broker.backoff import RETRYABLE
+from jln_broker.backoff import REFUSED, RETRYABLE
 from jln_broker.connection import redact
 from jln_broker.model import Limits, validate
 from jln_broker.protocol import Cursor, StreamNames, entry_id_key
@@ -106,7 +106,7 @@ class NotifyService:
             return None
         try:
             newest = await current_cursor(self.fanout.client, self.fanout.streams)
-        except RETRYABLE:
+        except (*RETRYABLE, *REFUSED):
             return None
         return max(entry_id_key(newest.position(s))[0]
                    - entry_id_key(self.fanout.cursor.position(s))[0] for s in self.fanout.streams)

@@ -287,3 +287,16 @@ async def test_compat_list_has_the_old_shape_and_reading_drains_nothing(
                                "displayType": "accent", "commandId": "docmanager:open",
                                "args": {"path": "report.ipynb"}}]
     assert (plain["message"], plain["actions"], plain["data"]) == ("plain", [], {})
+
+
+@pytest.mark.asyncio
+@pytest.mark.jln(user="ada")
+async def test_status_still_answers_when_redis_refuses_a_stream(
+        jln_started: Any, jp_fetch: Fetch, redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as client:
+        client.set("jln:user:ada", "not a stream")  # XREVRANGE answers WRONGTYPE
+
+    code, status, _ = await call(jp_fetch, "GET", "jln", "api", "status")
+
+    assert code == 200
+    assert status["reader"]["lagMs"] is None
