@@ -76,8 +76,8 @@ class NotifyService:
         """The newest ``limit`` notifications, oldest first, and the cursor after them."""
         until = await current_cursor(self.fanout.client, self.fanout.streams)
         pipe = self.fanout.client.pipeline(transaction=False)
-        for stream in self.fanout.streams:
-            pipe.xrevrange(stream, count=limit)
+        for stream in self.fanout.streams:  # up to ``until``: later ones are the next poll's
+            pipe.xrevrange(stream, max=until.positions[stream], count=limit)
         found = []
         now = int(time.time() * 1000)
         for stream, entries in zip(self.fanout.streams, await pipe.execute(), strict=True):

@@ -300,3 +300,24 @@ async def test_status_still_answers_when_redis_refuses_a_stream(
 
     assert code == 200
     assert status["reader"]["lagMs"] is None
+
+
+@pytest.mark.asyncio
+async def test_a_notification_published_during_a_newest_poll_is_not_returned_twice(
+        jln_started: Any, jp_fetch: Fetch, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jln_server.service
+
+    real_current_cursor = jln_server.service.current_cursor
+
+    async def then_one_arrives(*args: Any, **kwargs: Any) -> Any:
+        cursor = await real_current_cursor(*args, **kwargs)
+        await jln_started.service.publisher.publish("just in time")
+        return cursor
+
+    monkeypatch.setattr(jln_server.service, "current_cursor", then_one_arrives)
+    first = await poll(jp_fetch)
+    monkeypatch.undo()
+    second = await poll(jp_fetch, since=first["cursor"])
+
+    ids = [item["id"] for item in first["notifications"] + second["notifications"]]
+    assert len(ids) == 1
