@@ -133,7 +133,7 @@ class NotificationsHandler(BaseHandler):
         """The poll fallback: notifications after ``since``, or the newest ``limit``."""
         limit = self.int_argument("limit", 100, 1000)
         since = self.get_argument("since", None)
-        await self.service.learn_groups(hub_user(self.current_user).get("groups"))
+        await self.service.learn_groups(hub_user(self.current_user))
         with http_errors():
             page = await (self.service.since(Cursor.decode(since), limit) if since
                           else self.service.recent(limit))
@@ -198,7 +198,7 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     @ws_authenticated
     @authorized
     async def get(self, *args: Any, **kwargs: Any) -> None:
-        await self.service.learn_groups(hub_user(self.current_user).get("groups"))
+        await self.service.learn_groups(hub_user(self.current_user))
         cursor = self.get_argument("cursor", None)
         if cursor:
             try:

@@ -41,9 +41,12 @@ class NotifyService:
         self.poll_interval = poll_interval
         self.counters = Counters()
 
-    async def learn_groups(self, groups: Any) -> None:
-        """Under JupyterHub the user's groups arrive with each request: read their streams too."""
-        if not isinstance(groups, list) or not groups:
+    async def learn_groups(self, hub_user: Mapping[str, Any]) -> None:
+        """Under JupyterHub the owner's groups arrive with each of the owner's requests: read
+        their streams too. Another hub user's request (an admin's, a shared server's guest)
+        carries that user's groups, which are not the owner's to read."""
+        groups = hub_user.get("groups")
+        if hub_user.get("name") != self.owner.name or not isinstance(groups, list) or not groups:
             return
         known = set(self.owner.groups)
         fresh = [g for g in groups if isinstance(g, str) and g not in known]

@@ -133,3 +133,37 @@ def test_a_secret_with_non_ascii_characters_works_as_any_other() -> None:
     policy.check(validate(EVERYONE), hub_request(), "cl\u00e9-\u2603")
     with pytest.raises(Forbidden):
         policy.check(validate(EVERYONE), hub_request(), "cle-\u2603")
+
+
+@pytest.mark.asyncio
+@pytest.mark.jln(user="ada")
+async def test_a_visiting_hub_users_groups_are_not_read_for_the_owner(
+        jln_started: Any, jp_serverapp: Any, jp_fetch: Fetch,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_server.auth.identity import User
+
+    visitor = User(username="eve")
+    visitor.hub_user = {"name": "eve", "admin": True, "groups": ["secret"]}  # type: ignore[attr-defined]
+    monkeypatch.setattr(jp_serverapp.identity_provider, "get_user", lambda handler: visitor)
+
+    response = await jp_fetch("jln", "api", "notifications", raise_error=False)
+
+    assert response.code == 200
+    assert "jln:group:secret" not in jln_started.service.fanout.streams
+
+
+@pytest.mark.asyncio
+@pytest.mark.jln(user="ada")
+async def test_the_owners_hub_groups_are_read(
+        jln_started: Any, jp_serverapp: Any, jp_fetch: Fetch,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_server.auth.identity import User
+
+    owner = User(username="ada")
+    owner.hub_user = {"name": "ada", "groups": ["ml"]}  # type: ignore[attr-defined]
+    monkeypatch.setattr(jp_serverapp.identity_provider, "get_user", lambda handler: owner)
+
+    response = await jp_fetch("jln", "api", "notifications", raise_error=False)
+
+    assert response.code == 200
+    assert "jln:group:ml" in jln_started.service.fanout.streams
