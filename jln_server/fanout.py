@@ -106,7 +106,7 @@ class Subscription:
         cursor = batch.cursor
         for stream, position in ahead.positions.items():
             cursor = cursor.advanced(stream, position)
-        if not is_ahead(ahead, batch.cursor, ahead.positions):
+        if not is_ahead(ahead, batch.cursor, batch.cursor.positions):  # the streams read here
             self.ahead = None  # the reader has caught up with this client
         return Piece.of(fresh, cursor)
 

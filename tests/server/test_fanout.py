@@ -61,3 +61,17 @@ async def test_following_new_groups_from_two_requests_at_once_leaves_one_reader(
 
     assert sum(p.count for p in pieces) == 1
     assert len(readers) == 1
+
+
+def test_a_client_cursor_naming_a_stream_not_read_here_stops_being_ahead_once_caught_up(
+        ) -> None:
+    from jln_broker.protocol import Cursor
+    from jln_server.fanout import Piece, Subscription
+
+    client = Cursor({STREAM: "5-0", "jln:group:elsewhere": "9-0"})
+    sub = Subscription(10, ahead=client)
+    batch = Batch([], Cursor({STREAM: "6-0"}))
+
+    sub.offer(Piece.of(batch.items, batch.cursor), batch)
+
+    assert sub.ahead is None  # else every later batch is re-encoded for this tab alone
