@@ -35,6 +35,13 @@ export class SendDialogBody
     }
     this._autoClose.value = SendDialogBody.durationValue(initial.autoClose);
 
+    // The form does not show these; a command's arguments still go through.
+    this._hidden = {
+      ...(initial.key ? { key: initial.key } : {}),
+      ...(initial.topic ? { topic: initial.topic } : {}),
+      ...(initial.data !== undefined ? { data: initial.data } : {})
+    };
+
     this._addField('Message', this._message);
     this._addField('Title (optional)', this._title);
     this._addField('Type', this._type);
@@ -55,7 +62,8 @@ export class SendDialogBody
     const request: NotificationSender.IRequest = {
       message: this._message.value.trim(),
       type: isNotificationType(this._type.value) ? this._type.value : 'info',
-      autoClose: SendDialogBody.parseDuration(this._autoClose.value)
+      autoClose: SendDialogBody.parseDuration(this._autoClose.value),
+      ...this._hidden
     };
     const title = this._title.value.trim();
     if (title) {
@@ -94,6 +102,7 @@ export class SendDialogBody
 
   private _autoClose = document.createElement('select');
   private _groups = document.createElement('input');
+  private _hidden: Pick<NotificationSender.IRequest, 'key' | 'topic' | 'data'>;
   private _link = document.createElement('input');
   private _message = document.createElement('textarea');
   private _title = document.createElement('input');

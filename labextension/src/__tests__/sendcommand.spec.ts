@@ -39,6 +39,40 @@ describe('jln:send', () => {
     expect(document.querySelector('.jp-Dialog')).toBeNull();
   });
 
+  it('keeps the key, topic and data it was given when the dialog is asked for', async () => {
+    const { sender, bodies } = recordingSender();
+    const ask = jest
+      .spyOn(SendDialogBody, 'ask')
+      .mockImplementation(async initial => {
+        // The user presses Send without changing the form.
+        const body = new SendDialogBody(initial);
+        const value = body.getValue();
+        body.dispose();
+        return value;
+      });
+    try {
+      await sendCommand(sender, {
+        message: 'Build 42 running',
+        key: 'build-42',
+        topic: 'ci',
+        data: { build: 42 },
+        dialog: true
+      });
+    } finally {
+      ask.mockRestore();
+    }
+    expect(bodies).toEqual([
+      {
+        message: 'Build 42 running',
+        type: 'info',
+        autoClose: 5000,
+        key: 'build-42',
+        topic: 'ci',
+        data: { build: 42 }
+      }
+    ]);
+  });
+
   it('rejects with the refused field when the server says no', async () => {
     const fetch = () =>
       Promise.resolve(
