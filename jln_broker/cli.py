@@ -101,7 +101,7 @@ def _message(positional: str | None, option: str | None) -> str | None:
 
 def _timestamp(value: str | None) -> int | str | None:
     """``--expires-at`` takes milliseconds since the epoch or an ISO time."""
-    return int(value) if value is not None and value.isdigit() else value
+    return int(value) if value is not None and value.isascii() and value.isdigit() else value
 
 
 def _json(field: str, text: str | None) -> Any:

@@ -131,6 +131,7 @@ def test_url_comes_from_jln_url(redis_url: str) -> None:
     (["hi", "--cmd", "run", "--command-args", "[]"], "actions[0].args"),
     (["hi", "--cmd", "not a command"], "actions[0].commandId"),
     (["hi", "--expires-at", "tomorrow"], "expiresAt"),
+    (["hi", "--expires-at", "\u00b2"], "expiresAt"),  # isdigit() but not int()
     (["hi", "--user", "ada lovelace"], "users[0]"),
     (["x" * 10_001], "message"),
 ])
