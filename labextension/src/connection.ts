@@ -292,8 +292,7 @@ export class ConnectionManager implements IDisposable {
       // Without a cursor the server answers with its newest notifications.
       // Like a WebSocket without a cursor, start from now: mark them seen.
       this._clock.observe(answer.serverTime);
-      this._store.takeUnseen(answer.notifications);
-      this._store.setCursor(answer.cursor);
+      this._store.takeUnseen(answer.notifications, answer.cursor);
     } else {
       this._ingest(answer.notifications, answer.cursor, answer.serverTime);
     }
@@ -320,8 +319,7 @@ export class ConnectionManager implements IDisposable {
     serverTime: number
   ): void {
     this._clock.observe(serverTime);
-    const fresh = this._store.takeUnseen(notifications);
-    this._store.setCursor(cursor);
+    const fresh = this._store.takeUnseen(notifications, cursor);
     if (fresh.length > 0) {
       this._notificationsReceived.emit(fresh);
     }

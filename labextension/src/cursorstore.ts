@@ -95,11 +95,15 @@ export class CursorStore {
   }
 
   /**
-   * Keep the items whose id is new, remember their ids, and save.
+   * Keep the items whose id is new, remember their ids and, when given, the
+   * cursor after them (an empty one is ignored), and save once.
    *
    * Duplicates inside the list itself are dropped too.
    */
-  takeUnseen<T extends { readonly id: string }>(items: ReadonlyArray<T>): T[] {
+  takeUnseen<T extends { readonly id: string }>(
+    items: ReadonlyArray<T>,
+    cursor?: string
+  ): T[] {
     const fresh: T[] = [];
     for (const item of items) {
       if (this._seen.has(item.id)) {
@@ -108,8 +112,15 @@ export class CursorStore {
       this._seen.add(item.id);
       fresh.push(item);
     }
+    const moved =
+      cursor !== undefined && cursor !== '' && cursor !== this._cursor;
+    if (moved) {
+      this._cursor = cursor;
+    }
     if (fresh.length > 0) {
       this._trim();
+    }
+    if (fresh.length > 0 || moved) {
       this._save();
     }
     return fresh;

@@ -334,6 +334,25 @@ describe('ConnectionManager', () => {
     again.manager.dispose();
   });
 
+  it('saves the state once per batch received', () => {
+    const storage = new MemoryStorage();
+    let writes = 0;
+    const setItem = storage.setItem.bind(storage);
+    storage.setItem = (key, value) => {
+      writes++;
+      setItem(key, value);
+    };
+    const { manager } = makeManager({ storage });
+    manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c0' });
+    writes = 0;
+    FakeWebSocket.last.notifications([note('1')], 'c1');
+    FakeWebSocket.last.notifications([note('2'), note('3')], 'c3');
+    expect(writes).toBe(2);
+    expect(manager.store.cursor).toBe('c3');
+    manager.dispose();
+  });
+
   it('starts from now when it polls without a cursor', async () => {
     const { manager, poll, received } = makeManager();
     poll.answers.push(page([note('old1'), note('old2')], 'p2'));
