@@ -252,9 +252,10 @@ export class ConnectionManager implements IDisposable {
     this._serverPollInterval = hello.pollInterval;
     this._applyPollInterval();
     if (hello.user !== '') {
+      const switched = hello.user !== this._store.user;
       this._user = hello.user;
       this._store.setUser(hello.user);
-      if (this._store.cursor !== this._sentCursor) {
+      if (switched && this._store.cursor !== this._sentCursor) {
         // We resumed from another user's cursor: start again from ours.
         this._reconnectImmediately = true;
         detach(socket);

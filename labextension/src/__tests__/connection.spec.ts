@@ -418,6 +418,30 @@ describe('ConnectionManager', () => {
     second.manager.dispose();
   });
 
+  it('stays on a socket whose hello names the same user, though a poll moved the cursor meanwhile', async () => {
+    const { manager, poll } = makeManager();
+    manager.start();
+    FakeWebSocket.last.hello({ cursor: 'c0' });
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(500);
+    const late = deferred<ReturnType<typeof page>>();
+    poll.answers.push(late.promise);
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(1000);
+    const socket = FakeWebSocket.last;
+    expect(socket.query.get('cursor')).toBe('c0');
+
+    // The poll answers while the new socket waits for its hello.
+    late.resolve(page([note('1')], 'c1'));
+    await jest.advanceTimersByTimeAsync(0);
+    socket.hello({ cursor: 'c0' });
+    await jest.advanceTimersByTimeAsync(0);
+    expect(FakeWebSocket.last).toBe(socket);
+    expect(socket.closedByClient).toBeNull();
+    expect(manager.state.state).toBe('live');
+    manager.dispose();
+  });
+
   it('keeps the server clock offset from the frames', () => {
     const { manager } = makeManager();
     manager.start();
