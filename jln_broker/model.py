@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 import msgpack
 
@@ -25,6 +24,9 @@ TYPES = ("default", "info", "success", "warning", "error", "in-progress")
 DISPLAY_TYPES = ("default", "accent", "warn", "link")
 AutoClose = int | Literal[False]
 
+# The same rule as HttpUrl in jln_server/openapi.yaml. An ASCII authority without brackets is
+# what every browser and urlsplit accept alike (no unbalanced "[", no NFKC look-alikes of "/").
+_HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+([/?#]\S*)?")
 _COMMAND_ID = re.compile(r"[A-Za-z0-9_.:/-]+")  # with fullmatch: "$" would allow a final "\n"
 # Audience names become part of a Redis key: no whitespace, no control characters.
 _NAME = re.compile(r"[^\s\x00-\x1f\x7f]+")
@@ -194,12 +196,9 @@ class _Checker:
         url = self.text(name, value, self.limits.max_url_chars)
         if url is None:
             return None
-        try:
-            parts = urlsplit(url)
-        except ValueError:  # e.g. "http://[x": an unclosed IPv6 bracket
-            parts = urlsplit("")
-        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-            raise ValidationError(name, f"must be an http(s) URL, not {url[:80]!r}")
+        if not _HTTP_URL.fullmatch(url):
+            raise ValidationError(name, "must be an http(s) URL with an ASCII host (IDN as "
+                                        f"punycode, no IPv6 literal), not {url[:80]!r}")
         return url
 
     def timestamp(self, name: str, value: Any) -> int | None:
