@@ -184,14 +184,23 @@ class StreamReader:
                 yield Batch(batch, cursor)
 
     def _consume(self, reply: Any, cursor: Cursor) -> tuple[list[Delivered], Cursor]:
-        """Decode a reply and move the cursor past every entry in it, malformed ones included."""
+        """Decode a reply and move the cursor past every entry it keeps, malformed ones included.
+
+        A stream that filled its COUNT may still have entries waiting that are older than
+        another stream's newest: whatever lies past the earliest such cut is left for the next
+        read, so notifications come out in entry-id order across streams, not only within one.
+        """
+        replied = [(_text(s), entries) for s, entries in _stream_items(reply) if entries]
+        cut = min((entry_id_key(_text(entries[-1][0])) for _, entries in replied
+                   if len(entries) >= self.count), default=None)
         now_ms = int(time.time() * 1000)
         batch: list[Delivered] = []
-        for raw_stream, entries in _stream_items(reply):
-            stream = _text(raw_stream)
-            if entries:
-                cursor = cursor.advanced(stream, _text(entries[-1][0]))
-                batch.extend(self.decoder.decode(stream, entries, now_ms))
+        for stream, entries in replied:
+            kept = entries if cut is None else [
+                e for e in entries if entry_id_key(_text(e[0])) <= cut]
+            if kept:
+                cursor = cursor.advanced(stream, _text(kept[-1][0]))
+                batch.extend(self.decoder.decode(stream, kept, now_ms))
         batch.sort(key=lambda d: entry_id_key(d.entry_id))
         return batch, cursor
 

@@ -312,6 +312,21 @@ async def test_a_key_of_the_wrong_type_stalls_nothing_and_reading_resumes_once_f
 
 
 @pytest.mark.asyncio
+async def test_a_backlog_bigger_than_one_read_comes_out_in_order_across_streams(
+        redis_server: RedisServer, redis_url: str) -> None:
+    for ms in range(1, 13):
+        await cli(redis_server, "XADD", A, f"{ms}-0", "message", f"a{ms}")
+    await cli(redis_server, "XADD", B, "7-1", "message", "b7")  # between a7 and a8
+
+    start = Cursor({A: "0-0", B: "0-0"})
+    async with following(redis_url, [A, B], start, count=5) as follower:
+        records = await follower.take(13)
+
+    assert messages(records) == [f"a{ms}" for ms in range(1, 8)] + ["b7"] + [
+        f"a{ms}" for ms in range(8, 13)]
+
+
+@pytest.mark.asyncio
 async def test_memory_broker_wakes_a_blocked_read(memory_url: str) -> None:
     async with following(memory_url, [A], block_ms=10_000) as follower:
         await asyncio.sleep(0.1)  # the reader is now blocked for up to 10 s
