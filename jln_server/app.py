@@ -131,5 +131,4 @@ def _log_like(server_log: logging.Logger | logging.LoggerAdapter[logging.Logger]
     target = server_log.logger if isinstance(server_log, logging.LoggerAdapter) else server_log
     ours = logging.getLogger("jln")
     ours.setLevel(target.getEffectiveLevel())
-    ours.handlers = list(target.handlers)
-    ours.propagate = not ours.handlers
+    ours.handlers = list(target.handlers)  # still propagating: the root logger has none

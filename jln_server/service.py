@@ -32,6 +32,7 @@ class NotifyService:
                  publisher: AsyncPublisher, policy: PublishPolicy, limiter: RateLimiter,
                  poll_interval: float) -> None:
         self.owner = owner
+        self.configured_groups = owner.groups
         self.names = names
         self.limits = limits
         self.fanout = fanout
@@ -43,15 +44,16 @@ class NotifyService:
 
     async def learn_groups(self, hub_user: Mapping[str, Any]) -> None:
         """Under JupyterHub the owner's groups arrive with each of the owner's requests: read
-        their streams too. Another hub user's request (an admin's, a shared server's guest)
-        carries that user's groups, which are not the owner's to read."""
+        the configured groups' streams and these, so a group joined or left on the hub is
+        followed. Another hub user's request (an admin's, a shared server's guest) carries
+        that user's groups, which are not the owner's to read."""
         groups = hub_user.get("groups")
-        if hub_user.get("name") != self.owner.name or not isinstance(groups, list) or not groups:
+        if hub_user.get("name") != self.owner.name or not isinstance(groups, list):
             return
-        known = set(self.owner.groups)
-        fresh = [g for g in groups if isinstance(g, str) and g not in known]
-        if fresh:
-            self.owner = replace(self.owner, groups=(*self.owner.groups, *fresh))
+        wanted = tuple(dict.fromkeys(
+            [*self.configured_groups, *(g for g in groups if isinstance(g, str) and g)]))
+        if wanted != self.owner.groups:
+            self.owner = replace(self.owner, groups=wanted)
             await self.fanout.follow(self.owner.streams(self.names))
 
     async def publish(self, raw: Mapping[str, Any], *, requester: str, current_user: Any,

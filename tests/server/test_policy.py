@@ -167,3 +167,24 @@ async def test_the_owners_hub_groups_are_read(
 
     assert response.code == 200
     assert "jln:group:ml" in jln_started.service.fanout.streams
+
+
+@pytest.mark.asyncio
+@pytest.mark.jln(user="ada", groups=["staff"])
+async def test_a_hub_group_the_owner_left_is_no_longer_read(
+        jln_started: Any, jp_serverapp: Any, jp_fetch: Fetch,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from jupyter_server.auth.identity import User
+
+    owner = User(username="ada")
+    owner.hub_user = {"name": "ada", "groups": ["ml"]}  # type: ignore[attr-defined]
+    monkeypatch.setattr(jp_serverapp.identity_provider, "get_user", lambda handler: owner)
+    await jp_fetch("jln", "api", "notifications")
+    owner.hub_user = {"name": "ada", "groups": []}  # type: ignore[attr-defined]
+
+    response = await jp_fetch("jln", "api", "notifications", raise_error=False)
+
+    assert response.code == 200
+    streams = jln_started.service.fanout.streams
+    assert "jln:group:ml" not in streams
+    assert "jln:group:staff" in streams  # configured groups stay
