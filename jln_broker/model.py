@@ -84,6 +84,8 @@ class Notification:
     actions: tuple[Action, ...] = ()
     key: str | None = None
     expires_at: int | None = None  # milliseconds since the epoch
+    not_before: int | None = None  # milliseconds since the epoch: scheduled delivery
+    exclude_users: tuple[str, ...] = ()  # stored in the entry: readers must know to skip it
     data: dict[str, Any] = field(default_factory=dict)
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
@@ -94,6 +96,13 @@ class Notification:
 
     def expired(self, now_ms: int) -> bool:
         return self.expires_at is not None and now_ms >= self.expires_at
+
+    def due(self, now_ms: int) -> bool:
+        """Whether a scheduled notification may be shown yet."""
+        return self.not_before is None or now_ms >= self.not_before
+
+    def excludes(self, user: str) -> bool:
+        return user in self.exclude_users
 
     @cached_property
     def packed(self) -> bytes:
@@ -112,8 +121,11 @@ class Notification:
         out: dict[str, Any] = {"message": self.message, "type": self.type,
                                "autoClose": self.auto_close}
         optional = (("title", self.title), ("origin", self.origin), ("topic", self.topic),
-                    ("link", self.link), ("key", self.key), ("expiresAt", self.expires_at))
+                    ("link", self.link), ("key", self.key), ("expiresAt", self.expires_at),
+                    ("notBefore", self.not_before))
         out.update((name, value) for name, value in optional if value is not None)
+        if self.exclude_users:
+            out["excludeUsers"] = list(self.exclude_users)
         if self.actions:
             out["actions"] = [a.to_dict() for a in self.actions]
         if self.data:
@@ -142,6 +154,8 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
         actions=check.actions(raw.get("actions")),
         key=check.text("key", raw.get("key"), limits.max_short_chars),
         expires_at=check.timestamp("expiresAt", raw.get("expiresAt")),
+        not_before=check.timestamp("notBefore", raw.get("notBefore")),
+        exclude_users=check.names("excludeUsers", raw.get("excludeUsers")),
         data=check.data("data", raw.get("data")),
         users=check.names("users", raw.get("users")),
         groups=check.names("groups", raw.get("groups")),
@@ -149,7 +163,8 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
 
 
 _FIELDS = frozenset({"message", "type", "autoClose", "title", "origin", "topic", "link",
-                     "actions", "key", "expiresAt", "data", "users", "groups"})
+                     "actions", "key", "expiresAt", "notBefore", "excludeUsers", "data", "users",
+                     "groups"})
 _ACTION_FIELDS = frozenset({"label", "caption", "displayType", "link", "commandId", "args"})
 
 

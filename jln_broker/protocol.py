@@ -24,7 +24,7 @@ PAYLOAD_FIELD = "p"
 MAX_SEQ = 2**64 - 1
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # with fullmatch: what Redis accepts
 _DIGITS = re.compile(r"[0-9]{1,20}")
-_JSON_FIELDS = ("actions", "data", "users", "groups")
+_JSON_FIELDS = ("actions", "data", "users", "groups", "excludeUsers")
 
 
 @dataclass(frozen=True)
@@ -85,15 +85,15 @@ def decode_entry(fields: Mapping[bytes, bytes] | Mapping[str, str],
 def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
     """Flat string fields, as ``redis-cli XADD`` writes them, to wire values.
 
-    ``autoClose`` and ``expiresAt`` are digits (or ``false``); ``actions``, ``data``, ``users``
-    and ``groups`` are JSON text; fields the model does not know are kept in ``data``.
+    ``autoClose`` is digits (or ``false``); ``expiresAt`` and ``notBefore`` digits or ISO 8601;
+    ``actions``, ``data``, ``users``, ``groups`` and ``excludeUsers`` are JSON text; fields the model does not know are kept in ``data``.
     """
     out: dict[str, Any] = {}
     extra: dict[str, str] = {}
     for name, value in flat.items():
         if name == "autoClose":
             out[name] = False if value.strip().lower() == "false" else _digits(name, value)
-        elif name == "expiresAt":
+        elif name in ("expiresAt", "notBefore"):
             out[name] = _digits(name, value) if _DIGITS.fullmatch(value.strip()) else value
         elif name in _JSON_FIELDS:
             try:
