@@ -25,6 +25,16 @@ class TooLarge(ValidationError):
     """Input over a size limit (HTTP 413 rather than 400)."""
 
 
+class NotFound(JLNError):
+    """What was asked for is not there (HTTP 404): an id not in this user's inbox, an entry the
+    stream no longer holds. ``field`` names the input that pointed at it."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+        self.problem = problem
+
+
 class BrokerUnavailable(JLNError, ConnectionError):
     """Redis (or the Jupyter server we publish through) could not be reached in time."""
 

@@ -217,20 +217,7 @@ class _Checker:
         return url
 
     def timestamp(self, name: str, value: Any) -> int | None:
-        """Milliseconds since the epoch, or an ISO 8601 time with a time zone."""
-        if value is None:
-            return None
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return int(value)
-        if isinstance(value, str):
-            try:
-                when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            except ValueError:
-                when = None
-            if when is not None and when.tzinfo is not None:
-                return int(when.timestamp() * 1000)
-        raise ValidationError(name, "must be milliseconds since the epoch or an ISO 8601 time "
-                                    f"with a time zone, not {value!r}")
+        return None if value is None else parse_time(name, value)
 
     def data(self, name: str, value: Any) -> dict[str, Any]:
         if value is None:
@@ -296,6 +283,21 @@ class _Checker:
                                      DISPLAY_TYPES),
             link=link, command_id=command_id, args=args,
         )
+
+
+def parse_time(name: str, value: Any) -> int:
+    """Milliseconds since the epoch, from a number of them or an ISO 8601 time with a zone."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            when = None
+        if when is not None and when.tzinfo is not None:
+            return int(when.timestamp() * 1000)
+    raise ValidationError(name, "must be milliseconds since the epoch or an ISO 8601 time "
+                                f"with a time zone, not {value!r}")
 
 
 def _kind(value: Any) -> str:

@@ -45,6 +45,24 @@ class StreamNames:
     def group(self, name: str) -> str:
         return f"{self.prefix}:group:{name}"
 
+    def inbox(self, user: str, part: str) -> str:
+        """A key of ``user``'s inbox state: ``read``, ``saved``, ``dismissed`` (hashes of
+        notification id to ms), ``joined`` (stream to the entry id the user's history of it
+        starts after) and ``version`` (bumped by every change)."""
+        return f"{self.prefix}:inbox:{user}:{part}"
+
+    def readers(self, stream: str) -> str:
+        """The set of users whose servers read a broadcast or group stream: who is targeted."""
+        return f"{self.prefix}:readers:{stream.removeprefix(self.prefix + ':')}"
+
+    def idempotency(self, key: str) -> str:
+        return f"{self.prefix}:idem:{key}"
+
+    def scope(self, stream: str) -> str:
+        """``broadcast``, ``user`` or ``group``: the kind of audience a stream serves."""
+        return "broadcast" if stream == self.broadcast else stream[len(self.prefix) + 1:].split(
+            ":", 1)[0]
+
     def targets(self, notification: Notification) -> list[str]:
         """The streams a notification is written to."""
         if notification.is_broadcast:
@@ -86,7 +104,8 @@ def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
     """Flat string fields, as ``redis-cli XADD`` writes them, to wire values.
 
     ``autoClose`` is digits (or ``false``); ``expiresAt`` and ``notBefore`` digits or ISO 8601;
-    ``actions``, ``data``, ``users``, ``groups`` and ``excludeUsers`` are JSON text; fields the model does not know are kept in ``data``.
+    ``actions``, ``data``, ``users``, ``groups`` and ``excludeUsers`` are JSON text; fields the
+    model does not know are kept in ``data``.
     """
     out: dict[str, Any] = {}
     extra: dict[str, str] = {}
@@ -161,14 +180,27 @@ def entry_id_key(entry_id: str) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class Cursor:
-    """A reader's position: the last entry id seen, per stream.
+    """A reader's position: the last entry id seen, per stream, and when it was issued.
 
     Per-stream ids make it exact even when two streams hold entries with the same millisecond id.
     A stream the cursor does not name (a group joined later) is read from the cursor's newest
     millisecond onwards: the cursor stands for a moment in time.
+
+    ``at`` is the server's release clock when the cursor was issued: a scheduled notification
+    (``notBefore``) whose entry lies before the positions but that became due after ``at`` is
+    still owed to whoever resumes from this cursor. Cursors without it stand for their newest
+    position's millisecond.
     """
 
     positions: Mapping[str, str]
+    at: int | None = None
+
+    @property
+    def moment(self) -> int:
+        """When this cursor was issued, in server milliseconds."""
+        if self.at is not None:
+            return self.at
+        return max((entry_id_key(i)[0] for i in self.positions.values()), default=0)
 
     def position(self, stream: str) -> str:
         if stream in self.positions:
@@ -182,15 +214,22 @@ class Cursor:
         current = self.positions.get(stream)
         if current is not None and entry_id_key(current) >= entry_id_key(entry_id):
             return self
-        return Cursor({**self.positions, stream: entry_id})
+        return Cursor({**self.positions, stream: entry_id}, self.at)
 
     def restricted(self, streams: Iterable[str]) -> Cursor:
         """Positions for exactly ``streams``, filling the ones this cursor does not name."""
-        return Cursor({s: self.position(s) for s in streams})
+        return Cursor({s: self.position(s) for s in streams}, self.at)
+
+    def issued(self, at: int) -> Cursor:
+        """The same positions, issued at release clock ``at``."""
+        return Cursor(self.positions, at)
 
     def encode(self) -> str:
         """One opaque, URL-safe string."""
-        text = json.dumps(dict(sorted(self.positions.items())), separators=(",", ":"))
+        body: dict[str, Any] = dict(sorted(self.positions.items()))
+        if self.at is not None:
+            body[_AT] = self.at
+        text = json.dumps(body, separators=(",", ":"))
         return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
     @classmethod
@@ -200,10 +239,15 @@ class Cursor:
             positions = json.loads(base64.urlsafe_b64decode(padded.encode()))
         except (binascii.Error, ValueError, RecursionError):
             raise ValidationError("cursor", "is not a cursor this server issued") from None
+        at = positions.pop(_AT, None) if isinstance(positions, dict) else None
         if not isinstance(positions, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and _ENTRY_ID.fullmatch(v)
             and max(entry_id_key(v)) < 2**64
             for k, v in positions.items()
-        ):
+        ) or not (at is None or (type(at) is int and 0 <= at < 2**63)):
             raise ValidationError("cursor", "is not a cursor this server issued")
-        return cls(positions)
+        return cls(positions, at)
+
+
+_AT = "@"
+"""The cursor's key for ``at``: no stream is named that (stream names hold the prefix and a ":")."""

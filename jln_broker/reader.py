@@ -43,11 +43,14 @@ class ReaderStats:
 
 @dataclass
 class Decoder:
-    """Turns raw entries into ``Delivered`` records, skipping (and counting) malformed and
-    expired ones: a bad entry must never stop or stall a reader."""
+    """Turns raw entries into ``Delivered`` records, skipping (and counting) malformed ones: a
+    bad entry must never stop or stall a reader. Expired ones are skipped too unless
+    ``keep_expired`` (history keeps them: an expired notification still supersedes older ones
+    with its key)."""
 
     limits: Limits = DEFAULT_LIMITS
     stats: ReaderStats = field(default_factory=ReaderStats)
+    keep_expired: bool = False
 
     def decode(self, stream: str, entries: Entries, now_ms: int) -> list[Delivered]:
         out = []
@@ -59,7 +62,7 @@ class Decoder:
                 self.stats.malformed += 1
                 log.warning("skipping malformed entry %s in stream %s: %s", entry_id, stream, err)
                 continue
-            if notification.expired(now_ms):
+            if not self.keep_expired and notification.expired(now_ms):
                 self.stats.expired += 1
                 continue
             out.append(Delivered(stream, entry_id, notification))

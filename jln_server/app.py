@@ -7,6 +7,7 @@ can be set in ``jupyter_server_config.py`` (``c.JLN.redis_url = ...``) or on the
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -15,6 +16,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 
 from jln_broker.connection import async_client, redact, scheme_of
+from jln_broker.history import History
 from jln_broker.model import Limits
 from jln_broker.protocol import StreamNames
 from jln_broker.publisher import AsyncPublisher
@@ -24,7 +26,7 @@ from .fanout import Fanout
 from .handlers import routes
 from .identity import PublishPolicy, find_owner
 from .ratelimit import RateLimiter
-from .service import NotifyService
+from .service import NotifyService, Retention
 
 BLOCK_MS = 5000
 
@@ -65,6 +67,12 @@ class JLN(ExtensionApp):
         environment variable; empty means only the server's owner can be notified under
         JupyterHub.""",
     ).tag(config=True)
+    retention_days = Float(
+        30.0, help="""Days notifications are kept: older entries are trimmed from the streams
+        (XTRIM MINID) and their read state dropped with them.""").tag(config=True)
+    retention_sweep_interval = Float(
+        3600.0, help="Seconds between two retention sweeps (the first runs at start).").tag(
+        config=True)
     user = Unicode(
         "", help="""Whose notifications this server shows. Default: JupyterHub's user, else the
         operating-system account running the server.""").tag(config=True)
@@ -96,16 +104,19 @@ class JLN(ExtensionApp):
         owner = find_owner(self.user, self.groups)
         names = StreamNames(self.prefix)
         limits = Limits(max_message_chars=self.max_message_chars)
-        fanout = Fanout(async_client(self.redis_url, socket_timeout=BLOCK_MS / 1000 + 10),
-                        owner.streams(names), Decoder(limits),
-                        queue_limit=self.send_queue_limit, block_ms=BLOCK_MS)
+        history = History(async_client(self.redis_url, socket_timeout=BLOCK_MS / 1000 + 10),
+                          names, owner.name, Decoder(limits, keep_expired=True))
+        fanout = Fanout(history, owner.streams(names), queue_limit=self.send_queue_limit,
+                        block_ms=BLOCK_MS)
         publisher = AsyncPublisher(self.redis_url, prefix=self.prefix,
                                    maxlen=self.max_stream_length, limits=limits, retry_for=2.0)
         self.service = NotifyService(
             owner=owner, names=names, limits=limits, fanout=fanout, publisher=publisher,
             policy=PublishPolicy(owner, self.publisher_secret),
             limiter=RateLimiter(self.ingest_rate_limit, self.ingest_burst),
-            poll_interval=self.poll_interval)
+            poll_interval=self.poll_interval,
+            retention=Retention(self.retention_days, self.max_stream_length,
+                                self.retention_sweep_interval))
         self.log.info("JLN: notifications for %s from %s (%s)", owner.name,
                       redact(self.redis_url), ", ".join(fanout.streams))
 
@@ -114,8 +125,12 @@ class JLN(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.service.fanout.start()
+        self._tidying = asyncio.create_task(self.service.keep_tidy(), name="jln-retention")
 
     async def stop_extension(self) -> None:
+        tidying = getattr(self, "_tidying", None)
+        if tidying:
+            tidying.cancel()
         await self.service.fanout.stop()
         await self.service.publisher.close()
 

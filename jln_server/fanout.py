@@ -1,56 +1,36 @@
 """One stream reader per server process, fanned out to every open JupyterLab tab.
 
-Each batch the reader yields is encoded to JSON once and queued, as the same string, on every
-subscription. A subscription's queue is bounded: a tab that does not keep up is told to go
-(``Subscription.overflowed``) and comes back later with its cursor, while the others never wait.
+Each batch the reader yields goes into the owner's history first, which says what to push now
+(scheduled notifications wait there until they fall due), and is then encoded to JSON once and
+queued, as the same string, on every subscription. A subscription's queue is bounded: a tab
+that does not keep up is told to go (``Subscription.overflowed``) and comes back later with its
+cursor, while the others never wait.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 
-import redis.asyncio
-
+from jln_broker.errors import BrokerUnavailable
+from jln_broker.history import History
 from jln_broker.protocol import Cursor, Delivered, entry_id_key
-from jln_broker.reader import Batch, Decoder, StreamReader, read_range
+from jln_broker.reader import Batch, StreamReader
+
+from .wire import Piece
 
 log = logging.getLogger("jln.fanout")
 
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@dataclass(frozen=True)
-class Piece:
-    """Notifications encoded once: the JSON of the items, and the cursor after them."""
-
-    items_json: str
-    cursor: str
-    count: int
-
-    @classmethod
-    def of(cls, items: Sequence[Delivered], cursor: Cursor) -> Piece:
-        text = ",".join(json.dumps(d.to_dict(), separators=(",", ":")) for d in items)
-        return cls(text, cursor.encode(), len(items))
-
-
-def frame(pieces: Sequence[Piece]) -> str:
-    """One WebSocket frame carrying every waiting piece, with the cursor after the last."""
-    items = ",".join(p.items_json for p in pieces if p.count)
-    return (f'{{"type":"notifications","cursor":"{pieces[-1].cursor}",'
-            f'"serverTime":{now_ms()},"notifications":[{items}]}}')
+Queued = Piece | str
+"""A piece of notifications, or a whole frame of another kind (a state change)."""
 
 
 class Subscription:
-    """One connection's bounded queue of pieces.
+    """One connection's bounded queue.
 
     ``ahead`` holds the client's cursor while it is ahead of the reader on some stream (it came
     from a server further along): until the reader catches up, what it already saw is filtered
@@ -62,20 +42,23 @@ class Subscription:
         self.ahead = ahead
         self.overflowed = False
         self.closed = False
-        self._pieces: deque[Piece] = deque()
+        self._queue: deque[Queued] = deque()
         self._wake = asyncio.Event()
         self._gone = asyncio.Event()
 
     def offer(self, piece: Piece, batch: Batch) -> None:
-        if self.overflowed or self.closed:
-            return
         if self.ahead is not None:
             piece = self._unseen(batch)
-        if len(self._pieces) >= self.limit:
+        self.put(piece)
+
+    def put(self, queued: Queued) -> None:
+        if self.overflowed or self.closed:
+            return
+        if len(self._queue) >= self.limit:
             self.overflowed = True
             self._gone.set()
         else:
-            self._pieces.append(piece)
+            self._queue.append(queued)
         self._wake.set()
 
     def close(self) -> None:
@@ -87,16 +70,16 @@ class Subscription:
         """Returns once this subscription has overflowed or been closed."""
         await self._gone.wait()
 
-    async def next(self) -> list[Piece]:
-        """Everything waiting (at least one piece), or [] once overflowed or closed."""
-        while not self._pieces and not (self.overflowed or self.closed):
+    async def next(self) -> list[Queued]:
+        """Everything waiting (at least one), or [] once overflowed or closed."""
+        while not self._queue and not (self.overflowed or self.closed):
             self._wake.clear()
             await self._wake.wait()
         if self.overflowed or self.closed:
             return []
-        pieces = list(self._pieces)
-        self._pieces.clear()
-        return pieces
+        queued = list(self._queue)
+        self._queue.clear()
+        return queued
 
     def _unseen(self, batch: Batch) -> Piece:
         ahead = self.ahead
@@ -118,19 +101,23 @@ def is_ahead(cursor: Cursor, other: Cursor, streams: Iterable[str]) -> bool:
 
 
 class Fanout:
-    """Runs the reader and hands every batch to every subscription."""
+    """Runs the reader and the release of scheduled notifications, and hands what is due to
+    every subscription."""
 
-    def __init__(self, client: redis.asyncio.Redis, streams: Sequence[str], decoder: Decoder,
-                 *, queue_limit: int = 1000, block_ms: int = 5000) -> None:
-        self.client = client
-        self.decoder = decoder
+    def __init__(self, history: History, streams: Sequence[str], *, queue_limit: int = 1000,
+                 block_ms: int = 5000) -> None:
+        self.history = history
+        self.client = history.client
+        self.decoder = history.decoder
         self.queue_limit = queue_limit
-        self.reader = StreamReader(client, streams, decoder=decoder, block_ms=block_ms)
+        self.reader = StreamReader(self.client, streams, decoder=self.decoder,
+                                   block_ms=block_ms)
         self.subscriptions: set[Subscription] = set()
         self.slow_clients = 0
-        self._cursor: Cursor | None = None
+        self._positions: Cursor | None = None
         self._ready = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._rescheduled = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
         self._following = asyncio.Lock()  # one reader swap at a time, or two readers run
 
     @property
@@ -139,35 +126,41 @@ class Fanout:
 
     @property
     def cursor(self) -> Cursor | None:
-        """The position after the last batch handed out (None until Redis first answered)."""
-        return self._cursor
+        """The position after the last batch handed out, issued at the release clock (None
+        until the streams are loaded)."""
+        if self._positions is None:
+            return None
+        return self._positions.issued(self.history.timeline.released_until)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="jln-fanout")
+        self._tasks = [asyncio.create_task(self._run(), name="jln-fanout"),
+                       asyncio.create_task(self._release_when_due(), name="jln-release")]
 
     async def stop(self) -> None:
-        await self._halt()
+        await self._halt(self._tasks)
         for sub in list(self.subscriptions):
             sub.close()
         await self.client.aclose()
 
     async def follow(self, streams: Sequence[str]) -> None:
-        """Read ``streams`` from now on (a user's groups, learnt from a request), carrying on
-        from the current cursor so nothing already read is read again."""
+        """Read ``streams`` from now on (a user's groups, learnt from a request). A stream
+        joined is read from the current cursor's moment, so what arrived since reaches the open
+        tabs; a stream left is forgotten."""
         async with self._following:
             if set(streams) == set(self.streams):
                 return
-            await self._halt()
-            self.reader = StreamReader(self.client, streams, self._cursor, decoder=self.decoder,
+            running = bool(self._tasks)
+            if running:
+                await self._halt(self._tasks[:1])
+            positions = None
+            if self._positions is not None:  # else the first load reads them all
+                await self.history.load(streams)
+                positions = self._positions.restricted(streams)
+            self.reader = StreamReader(self.client, streams, positions, decoder=self.decoder,
                                        block_ms=self.reader.block_ms)
             log.info("now reading %s", ", ".join(streams))
-            self.start()
-
-    async def _halt(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            if running:
+                self._tasks[0] = asyncio.create_task(self._run(), name="jln-fanout")
 
     async def subscribe(self, since: Cursor | None) -> tuple[Subscription, Cursor]:
         """Register a connection and return it with the position its replay must reach.
@@ -176,28 +169,49 @@ class Fanout:
         later batch lies after that position: replay up to it, then live, has no gap and no
         duplicate.
         """
-        await self._ready.wait()
-        assert self._cursor is not None
-        until = self._cursor
+        await self.ready()
+        until = self.cursor
+        assert until is not None
         ahead = since if since and is_ahead(since, until, self.streams) else None
         sub = Subscription(self.queue_limit, ahead)
         self.subscriptions.add(sub)
         return sub, until
+
+    async def ready(self, timeout: float | None = None) -> None:
+        """Returns once the owner's streams are loaded; past ``timeout`` seconds, raises
+        ``BrokerUnavailable`` saying why they are not."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            reason = self.decoder.stats.last_error or "still loading"
+            raise BrokerUnavailable(f"the notification history is not loaded ({reason})"
+                                    ) from None
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscriptions.discard(sub)
         if sub.overflowed:
             self.slow_clients += 1
 
-    async def replay(self, since: Cursor, until: Cursor, *, page: int = 500
-                     ) -> AsyncIterator[Piece]:
-        """What a client missed between its cursor and ``until``, page by page, oldest first."""
+    def replay(self, since: Cursor, until: Cursor, *, page: int = 500) -> Iterable[Piece]:
+        """What a client missed between its cursor and ``until``, page by page, oldest first,
+        with the owner's read state."""
         more = True
         while more:
-            result = await read_range(self.client, self.decoder, since, until, count=page)
+            result = self.history.after(since, until, page)
             since, more = result.cursor, result.more
             if result.items or not more:
-                yield Piece.of(result.items, result.cursor)
+                yield Piece.of(result.items, result.cursor, self.history.marks)
+
+    def tell_all(self, frame: str) -> None:
+        """Queue a frame for every tab (a state change), behind what each has waiting."""
+        for sub in self.subscriptions:
+            sub.put(frame)
+
+    async def _halt(self, tasks: Sequence[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     async def _run(self) -> None:
         """Pump batches to subscribers; should the pump ever fail, say so and carry on from the
@@ -210,10 +224,36 @@ class Fanout:
                 await asyncio.sleep(1)
 
     async def _pump(self) -> None:
-        self._cursor = await self.reader.start()
-        self._ready.set()  # only the first start matters; later ones find it set
+        if self._positions is None:
+            loaded = await self.history.load(self.streams)
+            self.reader = StreamReader(self.client, self.streams, loaded, decoder=self.decoder,
+                                       block_ms=self.reader.block_ms)
+            self._positions = loaded
+            self._ready.set()
+            self._rescheduled.set()
         async for batch in self.reader.batches():
-            self._cursor = batch.cursor
-            piece = Piece.of(batch.items, batch.cursor)
-            for sub in self.subscriptions:
-                sub.offer(piece, batch)
+            scheduled = self.history.timeline.next_release()
+            self._hand_out(self.history.add(batch.items), batch.cursor)
+            if self.history.timeline.next_release() != scheduled:
+                self._rescheduled.set()  # the release timer must wake earlier
+
+    async def _release_when_due(self) -> None:
+        """Push scheduled notifications as they fall due: the server wakes for them, no
+        client needs to ask."""
+        while True:
+            due = self.history.timeline.next_release()
+            wait = None if due is None else max(0.0, (due - time.time() * 1000) / 1000)
+            self._rescheduled.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._rescheduled.wait(), wait)
+            if self._positions is not None:
+                self._hand_out(self.history.release(), self._positions)
+
+    def _hand_out(self, due: list[Delivered], positions: Cursor) -> None:
+        self._positions = positions
+        if not due:  # only scheduled ones came: nothing to show yet
+            return
+        batch = Batch(due, self.cursor or positions)
+        piece = Piece.of(due, batch.cursor)
+        for sub in self.subscriptions:
+            sub.offer(piece, batch)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import getpass
 import hmac
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from jln_broker.model import Notification
 from jln_broker.protocol import StreamNames
 
 
@@ -56,16 +55,32 @@ class PublishPolicy:
     owner: Owner
     secret: str = ""
 
-    def check(self, notification: Notification, current_user: Any, secret: str | None) -> None:
-        if notification.users == (self.owner.name,) and not notification.groups:
+    def check(self, users: Sequence[str], groups: Sequence[str], current_user: Any,
+              secret: str | None) -> None:
+        """May ``current_user`` (with ``secret``, if any) reach these users and groups (none of
+        either: everyone)?"""
+        if tuple(users) == (self.owner.name,) and not groups:
             return
         if not self.owner.under_hub:
             return
-        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
-        if self.secret and secret and hmac.compare_digest(self.secret.encode(), secret.encode()):
+        if self.secret_ok(secret):
             return
         if hub_user(current_user).get("admin"):
             return
         raise Forbidden(f"only the owner ({self.owner.name}) may be notified from here; "
                         "broadcast and other users or groups need the publisher secret "
                         "(X-JLN-Secret header) or a JupyterHub admin")
+
+    def secret_ok(self, secret: str | None) -> bool:
+        # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+        return bool(self.secret and secret
+                    and hmac.compare_digest(self.secret.encode(), secret.encode()))
+
+    def requester(self, current_user: Any, secret: str | None) -> str:
+        """Whom the ingest rate limit counts against: the secret's holder, else the hub user,
+        else the owner (behind JupyterHub's proxy every caller has the same address, and a
+        token request's own identity is a name made up per request)."""
+        if self.secret_ok(secret):
+            return "secret"
+        name = hub_user(current_user).get("name")
+        return f"user:{name if isinstance(name, str) and name else self.owner.name}"

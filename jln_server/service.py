@@ -1,22 +1,43 @@
-"""What the handlers ask of the extension, free of HTTP: publish, list, report status."""
+"""What the handlers ask of the extension, free of HTTP: publish, change inbox state and tell
+every tab, keep the streams tidy, report status. Reading back is ``history``'s."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
+import asyncio
+import json
+import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from jln_broker.backoff import REFUSED, RETRYABLE
 from jln_broker.connection import redact
+from jln_broker.history import NO_FILTERS, Change, Filters, StateChange
 from jln_broker.model import Limits, validate
-from jln_broker.protocol import Cursor, StreamNames, entry_id_key
+from jln_broker.protocol import StreamNames, entry_id_key
 from jln_broker.publisher import AsyncPublisher
-from jln_broker.reader import Page, current_cursor, read_range
+from jln_broker.reader import current_cursor
 
+from . import wire
 from .fanout import Fanout
 from .identity import Owner, PublishPolicy
 from .ratelimit import RateLimiter
+
+log = logging.getLogger("jln.service")
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long notifications are kept: ``days`` of age and ``max_length`` per stream, swept
+    every ``interval`` seconds."""
+
+    days: float
+    max_length: int
+    interval: float
+
+    @property
+    def max_age_ms(self) -> int:
+        return int(self.days * 86_400_000)
 
 
 @dataclass
@@ -30,12 +51,14 @@ class NotifyService:
 
     def __init__(self, *, owner: Owner, names: StreamNames, limits: Limits, fanout: Fanout,
                  publisher: AsyncPublisher, policy: PublishPolicy, limiter: RateLimiter,
-                 poll_interval: float) -> None:
+                 poll_interval: float, retention: Retention) -> None:
         self.owner = owner
         self.configured_groups = owner.groups
         self.names = names
         self.limits = limits
         self.fanout = fanout
+        self.history = fanout.history
+        self.retention = retention
         self.publisher = publisher
         self.policy = policy
         self.limiter = limiter
@@ -57,38 +80,43 @@ class NotifyService:
             await self.fanout.follow(self.owner.streams(self.names))
 
     async def publish(self, raw: Mapping[str, Any], *, requester: str, current_user: Any,
-                      secret: str | None) -> list[str]:
+                      secret: str | None, idempotency_key: str | None = None) -> list[str]:
         """Validate, authorize, rate-limit and write one notification; return its ids."""
         try:
             notification = validate(raw, self.limits)
             notification.packed  # noqa: B018 (unstorable is a 400, before the rate limit counts)
-            self.policy.check(notification, current_user, secret)
+            self.policy.check(notification.users, notification.groups, current_user, secret)
             self.limiter.take(requester)
-            ids = await self.publisher.publish_many([notification])
+            extra = {"idempotency_key": idempotency_key} if idempotency_key else {}  # TEMP
+            ids = await self.publisher.publish_many([notification], **extra)
         except Exception:
             self.counters.rejected += 1
             raise
         self.counters.ingested += 1
         return ids[0]
 
-    async def since(self, cursor: Cursor, limit: int) -> Page:
-        """The oldest ``limit`` notifications after ``cursor``: one page of the poll fallback."""
-        until = await current_cursor(self.fanout.client, self.fanout.streams)
-        return await read_range(self.fanout.client, self.fanout.decoder, cursor, until,
-                                count=limit)
+    async def change_state(self, ids: Sequence[str] | None, change: Change,
+                           filters: Filters = NO_FILTERS) -> StateChange:
+        """Change read, saved or dismissed, and tell every open tab of the owner at once."""
+        done = await self.history.change(ids, change, filters)
+        if done.ids:
+            self.fanout.tell_all(json.dumps(wire.state_change(done), separators=(",", ":")))
+        return done
 
-    async def recent(self, limit: int) -> Page:
-        """The newest ``limit`` notifications, oldest first, and the cursor after them."""
-        until = await current_cursor(self.fanout.client, self.fanout.streams)
-        pipe = self.fanout.client.pipeline(transaction=False)
-        for stream in self.fanout.streams:  # up to ``until``: later ones are the next poll's
-            pipe.xrevrange(stream, max=until.positions[stream], count=limit)
-        found = []
-        now = int(time.time() * 1000)
-        for stream, entries in zip(self.fanout.streams, await pipe.execute(), strict=True):
-            found.extend(self.fanout.decoder.decode(stream, entries, now))
-        found.sort(key=lambda d: entry_id_key(d.entry_id))
-        return Page(found[-limit:], until, more=False)
+    async def keep_tidy(self) -> None:
+        """Trim the streams by age and length now and then, dropping read state with them."""
+        await self.fanout.ready()
+        while True:
+            try:
+                gone = await self.history.sweep(self.retention.max_age_ms,
+                                                self.retention.max_length)
+                if gone:
+                    log.info("retention: %d notifications older than %g days or past the "
+                             "%d newest went", gone, self.retention.days,
+                             self.retention.max_length)
+            except (*RETRYABLE, *REFUSED) as err:
+                log.warning("retention sweep failed (%s); trying again later", err)
+            await asyncio.sleep(self.retention.interval)
 
     async def status(self) -> dict[str, Any]:
         stats = self.fanout.reader.stats

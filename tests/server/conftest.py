@@ -2,9 +2,9 @@
 
 In process, through pytest-jupyter: ``jp_fetch`` and ``jp_ws_fetch`` add the token. The server
 reads the test Redis (``redis_url``); ``@pytest.mark.jln(user="ada", send_queue_limit=2, ...)``
-sets other ``JLN.*`` traits for one test (or override ``jln_config``). Ask for ``jln_started``
-(or ``ws_client``, which implies it) when the fan-out reader must run: pytest-jupyter does not
-call the extension's start hook.
+sets other ``JLN.*`` traits for one test (or override ``jln_config``). The extension's start
+hook runs for every such test (``jln_running``); ask for ``jln_started`` (or ``ws_client``,
+which implies it) to wait until the owner's history is loaded.
 
 As a real ``jupyter server`` (or ``jupyter lab``) subprocess: ``jupyter_process(redis_url, ...)``
 returns a ``JupyterProcess`` with ``.url``, ``.token``, ``.runtime_dir``, ``.stop()``,
@@ -41,8 +41,8 @@ STOP_TIMEOUT = 15.0
 
 # pytest-jupyter has no entry point and only a top-level conftest may name plugins, so take its
 # fixtures (not its hooks: pytest-asyncio runs our async tests) into this directory's scope,
-# except the three below, which this file defines.
-_OWN = ("jp_asyncio_loop", "jp_server_cleanup", "jp_server_config")
+# except the ones below, which this file defines.
+_OWN = ("jp_asyncio_loop", "jp_server_cleanup", "jp_server_config", "jp_fetch", "jp_ws_fetch")
 globals().update({name: getattr(_pytest_jupyter, name) for name in dir(_pytest_jupyter)
                   if name.startswith(("jp_", "http_server", "io_loop", "echo_kernel",
                                       "send_request")) and name not in _OWN})
@@ -98,12 +98,34 @@ def jln_app(jp_serverapp: Any) -> Any:
 
 
 @pytest_asyncio.fixture
-async def jln_started(jp_serverapp: Any, jln_app: Any) -> Any:
-    """Runs the extension's start hook (the fan-out reader) the way ``jupyter server`` does after
-    its loop starts, waits until the reader has its position."""
+async def jln_running(jp_serverapp: Any, jln_app: Any) -> Any:
+    """Runs the extension's start hook (the fan-out reader, which loads the owner's history)
+    as ``jupyter server`` does once its loop runs: pytest-jupyter does not."""
     await jp_serverapp.extension_manager.start_extension("jln_server")
-    await asyncio.wait_for(jln_app.service.fanout._ready.wait(), FRAME_TIMEOUT)
     return jln_app  # jp_server_cleanup stops it
+
+
+@pytest.fixture
+def jp_fetch(jln_running: Any, jp_serverapp: Any, http_server_client: Any,
+             jp_auth_header: Any, jp_base_url: str) -> Any:
+    """pytest-jupyter's, on a server whose extension has started, like a real one."""
+    return _pytest_jupyter.jp_fetch.__wrapped__(  # type: ignore[attr-defined]
+        jp_serverapp, http_server_client, jp_auth_header, jp_base_url)
+
+
+@pytest.fixture
+def jp_ws_fetch(jln_running: Any, jp_serverapp: Any, http_server_client: Any,
+                jp_auth_header: Any, jp_http_port: int, jp_base_url: str) -> Any:
+    """pytest-jupyter's, on a server whose extension has started, like a real one."""
+    return _pytest_jupyter.jp_ws_fetch.__wrapped__(  # type: ignore[attr-defined]
+        jp_serverapp, http_server_client, jp_auth_header, jp_http_port, jp_base_url)
+
+
+@pytest_asyncio.fixture
+async def jln_started(jln_running: Any) -> Any:
+    """The running extension, once its history is loaded and its reader has its position."""
+    await asyncio.wait_for(jln_running.service.fanout._ready.wait(), FRAME_TIMEOUT)
+    return jln_running
 
 
 @pytest.fixture

@@ -10,16 +10,24 @@ import pytest
 
 from jln_broker import AsyncPublisher
 from jln_broker.connection import async_client
+from jln_broker.history import History
+from jln_broker.protocol import StreamNames
 from jln_broker.reader import Batch, Decoder, StreamReader
 from jln_server.fanout import Fanout
+from jln_server.wire import Piece
 
 STREAM = "jln:broadcast"
+
+
+def fanout_on(url: str) -> Fanout:
+    history = History(async_client(url), StreamNames(), "ada", Decoder(keep_expired=True))
+    return Fanout(history, [STREAM], block_ms=200)
 
 
 @pytest.mark.asyncio
 async def test_a_failing_reader_is_restarted_and_nothing_is_lost(
         memory_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
-    fanout = Fanout(async_client(memory_url), [STREAM], Decoder(), block_ms=200)
+    fanout = fanout_on(memory_url)
     real_batches = StreamReader.batches
     failures = iter([RuntimeError("a bug in the reader")])
 
@@ -37,6 +45,7 @@ async def test_a_failing_reader_is_restarted_and_nothing_is_lost(
         pieces = await asyncio.wait_for(sub.next(), 10)
     await fanout.stop()
 
+    assert isinstance(pieces[0], Piece)
     assert '"message":"still delivered"' in pieces[0].items_json
     assert "restarting it" in caplog.text
     assert any(r.levelno == logging.ERROR for r in caplog.records)
@@ -45,7 +54,7 @@ async def test_a_failing_reader_is_restarted_and_nothing_is_lost(
 @pytest.mark.asyncio
 async def test_following_new_groups_from_two_requests_at_once_leaves_one_reader(
         memory_url: str) -> None:
-    fanout = Fanout(async_client(memory_url), [STREAM], Decoder(), block_ms=200)
+    fanout = fanout_on(memory_url)
     fanout.start()
     sub, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
 
@@ -55,18 +64,18 @@ async def test_following_new_groups_from_two_requests_at_once_leaves_one_reader(
         await publisher.publish("once")
         pieces = await asyncio.wait_for(sub.next(), 10)
         await asyncio.sleep(0.5)  # a second reader would deliver it again by now
-        pieces += sub._pieces
+        pieces += sub._queue
     readers = [t for t in asyncio.all_tasks() if t.get_name() == "jln-fanout" and not t.done()]
     await fanout.stop()
 
-    assert sum(p.count for p in pieces) == 1
+    assert sum(p.count for p in pieces if isinstance(p, Piece)) == 1
     assert len(readers) == 1
 
 
 def test_a_client_cursor_naming_a_stream_not_read_here_stops_being_ahead_once_caught_up(
         ) -> None:
     from jln_broker.protocol import Cursor
-    from jln_server.fanout import Piece, Subscription
+    from jln_server.fanout import Subscription
 
     client = Cursor({STREAM: "5-0", "jln:group:elsewhere": "9-0"})
     sub = Subscription(10, ahead=client)

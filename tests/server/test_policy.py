@@ -94,6 +94,11 @@ class TestUnderJupyterHub:
 HUB_ADA = Owner("ada", under_hub=True)
 
 
+def audience(body: dict[str, Any]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    notification = validate(body)
+    return notification.users, notification.groups
+
+
 def hub_request(**model: Any) -> Any:
     """The current user jupyter_server builds under JupyterHub: ``hub_user`` is the hub's model."""
     return SimpleNamespace(username="someone", hub_user={"name": "someone", **model})
@@ -101,7 +106,7 @@ def hub_request(**model: Any) -> Any:
 
 @pytest.mark.parametrize("body", [EVERYONE, BOB, GROUP], ids=["broadcast", "bob", "group"])
 def test_a_hub_admin_may_notify_anyone(body: dict[str, Any]) -> None:
-    PublishPolicy(HUB_ADA).check(validate(body), hub_request(admin=True), None)
+    PublishPolicy(HUB_ADA).check(*audience(body), hub_request(admin=True), None)
 
 
 @pytest.mark.parametrize("user", [hub_request(admin=False), hub_request(), None,
@@ -109,13 +114,13 @@ def test_a_hub_admin_may_notify_anyone(body: dict[str, Any]) -> None:
                          ids=["not-admin", "no-admin-key", "no-user", "odd-model"])
 def test_anyone_but_a_hub_admin_is_forbidden_to_broadcast(user: Any) -> None:
     with pytest.raises(Forbidden):
-        PublishPolicy(HUB_ADA).check(validate(EVERYONE), user, None)
+        PublishPolicy(HUB_ADA).check(*audience(EVERYONE), user, None)
 
 
 @pytest.mark.parametrize("header", ["", None, "anything"])
 def test_without_a_configured_secret_no_header_opens_anything(header: str | None) -> None:
     with pytest.raises(Forbidden):
-        PublishPolicy(HUB_ADA, secret="").check(validate(EVERYONE), hub_request(), header)
+        PublishPolicy(HUB_ADA, secret="").check(*audience(EVERYONE), hub_request(), header)
 
 
 def test_the_hub_user_is_the_owner_and_makes_the_policy_strict() -> None:
@@ -124,15 +129,15 @@ def test_the_hub_user_is_the_owner_and_makes_the_policy_strict() -> None:
 
     assert (owner.name, owner.under_hub) == ("ada", True)
     assert standalone.under_hub is False
-    PublishPolicy(standalone).check(validate(EVERYONE), None, None)
+    PublishPolicy(standalone).check(*audience(EVERYONE), None, None)
 
 
 def test_a_secret_with_non_ascii_characters_works_as_any_other() -> None:
     policy = PublishPolicy(HUB_ADA, secret="cl\u00e9-\u2603")
 
-    policy.check(validate(EVERYONE), hub_request(), "cl\u00e9-\u2603")
+    policy.check(*audience(EVERYONE), hub_request(), "cl\u00e9-\u2603")
     with pytest.raises(Forbidden):
-        policy.check(validate(EVERYONE), hub_request(), "cle-\u2603")
+        policy.check(*audience(EVERYONE), hub_request(), "cle-\u2603")
 
 
 @pytest.mark.asyncio

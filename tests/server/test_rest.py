@@ -4,6 +4,7 @@ drop-in alias of the REST-polling extension JLN replaces."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -87,15 +88,18 @@ async def test_paging_with_since_returns_everything_once_then_the_next_cursor(
 
 
 @pytest.mark.asyncio
-async def test_get_without_since_returns_the_newest_oldest_first(jp_fetch: Fetch) -> None:
+async def test_get_without_since_is_the_inbox_newest_first_with_the_live_cursor(
+        jp_fetch: Fetch) -> None:
     for n in range(5):
         await publish(jp_fetch, {"message": f"n{n}"})
 
     page = await poll(jp_fetch, limit="2")
 
-    assert [item["message"] for item in page["notifications"]] == ["n3", "n4"]
-    item = page["notifications"][-1]
+    assert [item["message"] for item in page["notifications"]] == ["n4", "n3"]
+    item = page["notifications"][0]
     assert {"id", "stream", "createdAt", "message", "type", "autoClose"} <= set(item)
+    assert (item["read"], item["saved"], item["readAt"]) == (False, False, None)
+    assert (page["totalCount"], page["unreadCount"]) == (5, 5) and page["next"]
     assert page["cursor"] and page["pollInterval"] == 30.0 and page["serverTime"] > 0
     assert (await poll(jp_fetch, since=page["cursor"]))["notifications"] == []
 
@@ -303,18 +307,20 @@ async def test_status_still_answers_when_redis_refuses_a_stream(
 
 
 @pytest.mark.asyncio
-async def test_a_notification_published_during_a_newest_poll_is_not_returned_twice(
+async def test_a_notification_arriving_during_an_inbox_read_is_not_returned_twice(
         jln_started: Any, jp_fetch: Fetch, monkeypatch: pytest.MonkeyPatch) -> None:
-    import jln_server.service
+    from jln_broker.history.state import InboxState
 
-    real_current_cursor = jln_server.service.current_cursor
+    history = jln_started.service.history
+    real_refresh = InboxState.refresh
 
-    async def then_one_arrives(*args: Any, **kwargs: Any) -> Any:
-        cursor = await real_current_cursor(*args, **kwargs)
+    async def then_one_arrives(state: InboxState, client: Any) -> None:
+        await real_refresh(state, client)
         await jln_started.service.publisher.publish("just in time")
-        return cursor
+        while not len(history.timeline):  # the fan-out has read it
+            await asyncio.sleep(0.01)
 
-    monkeypatch.setattr(jln_server.service, "current_cursor", then_one_arrives)
+    monkeypatch.setattr(InboxState, "refresh", then_one_arrives)
     first = await poll(jp_fetch)
     monkeypatch.undo()
     second = await poll(jp_fetch, since=first["cursor"])

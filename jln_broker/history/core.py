@@ -1,0 +1,187 @@
+"""``History``: everything a server reads back about its owner's notifications, in one place.
+
+The fan-out hands it each batch the reader brings and replays from it; the poll fallback and the
+inbox endpoints ask it for ranges, pages, counts and state changes. It loads the owner's streams
+and state from Redis at start, then follows them; the streams stay the record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+
+import redis.asyncio
+
+from ..backoff import REFUSED, RETRYABLE, Backoff
+from ..protocol import Cursor, Delivered, StreamNames
+from ..reader import Decoder, Page, current_cursor, read_range
+from .state import FRESH, Change, InboxState, Marks
+from .timeline import Entry, Timeline
+from .view import NO_FILTERS, Filters, InboxPage, InboxView, PageCursor
+
+LOAD_PAGE = 1000
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """What a state request did: the ids it changed (or all under some filters), the change,
+    and the unread count after it; what every tab of the user is told."""
+
+    ids: list[str]
+    all: bool
+    change: Change
+    unread: int
+
+
+class History:
+    """The owner's streams and inbox state, loaded from Redis and kept up to date."""
+
+    def __init__(self, client: redis.asyncio.Redis, names: StreamNames, user: str,
+                 decoder: Decoder) -> None:
+        self.client = client
+        self.names = names
+        self.user = user
+        self.decoder = decoder
+        self.timeline = Timeline(user)
+        self.state = InboxState(names, user)
+        self.view = InboxView(self.timeline, self.state, names.scope)
+        self.streams: list[str] = []
+
+    # --- loading ---------------------------------------------------------------------------
+
+    async def load(self, streams: Sequence[str]) -> Cursor:
+        """Read the streams of ``streams`` not read yet whole (forgetting those no longer in
+        it) and the owner's state, retrying until Redis answers; return where each newly read
+        stream ends, for the live reader to carry on from."""
+        backoff = Backoff(cap=5.0)
+        while True:
+            try:
+                return await self._load(streams)
+            except (*RETRYABLE, *REFUSED) as err:
+                self.decoder.stats.connected = False
+                self.decoder.stats.last_error = str(err)
+                await asyncio.sleep(backoff.next_delay(err))
+
+    async def _load(self, streams: Sequence[str]) -> Cursor:
+        new = [s for s in streams if s not in self.streams]
+        until = await current_cursor(self.client, new)
+        now = now_ms()
+        async for items in self._read_whole(until):
+            self.timeline.load(items, now)
+        for stream in set(self.streams) - set(streams):
+            self.timeline.drop_stream(stream)
+        shared = {s: p for s, p in until.positions.items() if self.names.scope(s) != "user"}
+        await self._register(shared)
+        await self.state.load(self.client)
+        await self.state.join(self.client, shared)
+        self.streams = list(streams)
+        self.decoder.stats.connected = True
+        return until
+
+    async def _read_whole(self, until: Cursor) -> AsyncIterator[list[Delivered]]:
+        since = Cursor({s: "0-0" for s in until.positions})
+        more = bool(until.positions)
+        while more:
+            page = await read_range(self.client, self.decoder, since, until, count=LOAD_PAGE)
+            since, more = page.cursor, page.more
+            yield page.items
+
+    async def _register(self, shared: dict[str, str]) -> None:
+        """Say that this user reads these shared streams: read receipts count them as
+        targeted."""
+        if shared:
+            pipe = self.client.pipeline(transaction=False)
+            for stream in shared:
+                pipe.sadd(self.names.readers(stream), self.user)
+            await pipe.execute()
+
+    # --- what the fan-out and the poll ask -------------------------------------------------
+
+    def add(self, items: Iterable[Delivered]) -> list[Delivered]:
+        """Take a batch the reader read; return what to push now."""
+        return self.timeline.add(items, now_ms())
+
+    def release(self) -> list[Delivered]:
+        """Scheduled notifications that fell due since the last call."""
+        return self.timeline.release(now_ms())
+
+    def after(self, since: Cursor, until: Cursor, limit: int) -> Page:
+        """What a client resuming from ``since`` is owed, up to ``until``, oldest first."""
+        return self.timeline.after(since, until, limit, now_ms())
+
+    def newest(self, limit: int, until: Cursor) -> Page:
+        return self.timeline.newest(limit, until, now_ms())
+
+    def marks(self, delivered: Delivered) -> Marks:
+        """Read, saved and read-at of a notification held here."""
+        entry = self.timeline.get(delivered.id)
+        return FRESH if entry is None else self.state.marks(entry)
+
+    def unread_now(self) -> int:
+        """The unread count as last known, without asking Redis (for a hello)."""
+        return self.view.unread(now_ms())
+
+    # --- the inbox --------------------------------------------------------------------------
+
+    async def page(self, filters: Filters, limit: int, cursor: PageCursor | None,
+                   order: str = "newest") -> InboxPage:
+        await self.state.refresh(self.client)
+        return self.view.page(filters, limit, cursor, order, now_ms())
+
+    async def count(self, filters: Filters) -> tuple[int, int]:
+        """(unread, total)."""
+        await self.state.refresh(self.client)
+        return self.view.count(filters, now_ms())
+
+    async def item(self, notification_id: str) -> Entry | None:
+        """One notification, if it is in the owner's inbox."""
+        await self.state.refresh(self.client)
+        entry = self.timeline.get(notification_id)
+        return entry if entry and self.view.contains(entry, now_ms()) else None
+
+    async def topics(self) -> dict[str, list[dict[str, object]]]:
+        await self.state.refresh(self.client)
+        return self.view.topics(now_ms())
+
+    async def change(self, ids: Sequence[str] | None, change: Change,
+                     filters: Filters = NO_FILTERS) -> StateChange:
+        """Apply ``change`` to ``ids`` (those in the inbox; others are ignored), or to every
+        notification the filters admit when ``ids`` is None."""
+        await self.state.refresh(self.client)
+        now = now_ms()
+        if ids is None:
+            entries = self.view.matching(filters, now)
+        else:
+            found = (self.timeline.get(i) for i in dict.fromkeys(ids))
+            entries = [e for e in found if e is not None and self.view.contains(e, now)]
+        changed = await self.state.apply(self.client, entries, change, now)
+        return StateChange(changed, ids is None, change, self.view.unread(now))
+
+    # --- retention --------------------------------------------------------------------------
+
+    async def sweep(self, retention_ms: int, max_length: int) -> int:
+        """Trim the streams by age (``MINID``) and length, forget what Redis no longer holds,
+        and drop the owner's state for it. Returns how many entries went from memory."""
+        now = now_ms()
+        pipe = self.client.pipeline(transaction=False)
+        for stream in self.streams:
+            pipe.xtrim(stream, minid=f"{max(0, now - retention_ms)}-0", approximate=True)
+            pipe.xtrim(stream, maxlen=max_length, approximate=True)
+            pipe.xrange(stream, count=1)
+        replies = await pipe.execute()
+        gone = 0
+        for stream, oldest in zip(self.streams, replies[2::3], strict=True):
+            gone += self.timeline.drop_before(stream, _text(oldest[0][0]) if oldest else None)
+        stale = {i for i in self.state.ids() if self.timeline.get(i) is None}
+        await self.state.forget(self.client, stale)
+        return gone
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,185 @@
+"""One user's inbox state in Redis: what they read, saved and dismissed, and where their history
+of each shared stream starts.
+
+Redis holds the truth (``docs/protocol.md`` lists the keys, all named by ``StreamNames.inbox``,
+so a Redis ACL can confine a user to their own); this class holds a copy for fast counts. Every
+change bumps a version key in the same transaction, so another server of the same user (a second
+named server) sees its copy is stale and reloads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import redis.asyncio
+
+from ..protocol import StreamNames, entry_id_key
+from .timeline import Entry
+
+PARTS = ("read", "saved", "dismissed")
+UNREAD = 0
+"""The ``read`` value of a notification marked unread (it may lie before the user joined)."""
+
+
+class Marks(NamedTuple):
+    """One notification's state as the browser sees it."""
+
+    read: bool
+    saved: bool
+    read_at: int | None
+
+
+FRESH = Marks(False, False, None)
+"""A notification just published: nobody can have marked it yet."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """A state change asked for: ``None`` leaves that part as it is."""
+
+    read: bool | None = None
+    saved: bool | None = None
+    dismissed: bool | None = None
+
+    def as_dict(self) -> dict[str, bool]:
+        return {part: value for part, value in (("read", self.read), ("saved", self.saved),
+                                                ("dismissed", self.dismissed))
+                if value is not None}
+
+
+class InboxState:
+    """The cached state of one user's inbox."""
+
+    def __init__(self, names: StreamNames, user: str) -> None:
+        self.keys = {part: names.inbox(user, part) for part in PARTS}
+        self.joined_key = names.inbox(user, "joined")
+        self.version_key = names.inbox(user, "version")
+        self.parts: dict[str, dict[str, int]] = {part: {} for part in PARTS}
+        self.joined: dict[str, tuple[int, int]] = {}
+        self.changes = 0
+        """Counts reloads and changes, so views can cache on it."""
+        self._version: int | None = None
+
+    def marks(self, entry: Entry) -> Marks:
+        return Marks(self.is_read(entry), self.is_saved(entry), self.read_at(entry))
+
+    def read_at(self, entry: Entry) -> int | None:
+        """When the user read it; None if unread or read only by having joined later."""
+        at = self.parts["read"].get(entry.id)
+        return at or None
+
+    def is_read(self, entry: Entry) -> bool:
+        at = self.parts["read"].get(entry.id)
+        if at is not None:
+            return at != UNREAD
+        joined = self.joined.get(entry.delivered.stream)
+        return joined is not None and entry.id_key <= joined
+
+    def is_saved(self, entry: Entry) -> bool:
+        return entry.id in self.parts["saved"]
+
+    def is_dismissed(self, entry: Entry) -> bool:
+        return entry.id in self.parts["dismissed"]
+
+    async def load(self, client: redis.asyncio.Redis) -> None:
+        pipe = client.pipeline(transaction=True)
+        pipe.get(self.version_key)
+        for part in PARTS:
+            pipe.hgetall(self.keys[part])
+        pipe.hgetall(self.joined_key)
+        version, *parts, joined = await pipe.execute()
+        self._version = int(version or 0)
+        self.parts = {part: {_text(k): int(v) for k, v in found.items()}
+                      for part, found in zip(PARTS, parts, strict=True)}
+        self.joined = {_text(k): entry_id_key(_text(v)) for k, v in joined.items()}
+        self.changes += 1
+
+    async def refresh(self, client: redis.asyncio.Redis) -> None:
+        """Reload if another server of this user changed the state since."""
+        version = await client.get(self.version_key)
+        if int(version or 0) != self._version:
+            await self.load(client)
+
+    async def join(self, client: redis.asyncio.Redis, positions: dict[str, str]) -> None:
+        """Record, for each shared stream read for the first time, that this user's history of
+        it starts at ``position``: what came before counts as read (a new user is not handed
+        the whole backlog of announcements as unread)."""
+        if not positions:
+            return
+        pipe = client.pipeline(transaction=True)
+        for stream, position in positions.items():
+            pipe.hsetnx(self.joined_key, stream, position)
+        pipe.hgetall(self.joined_key)
+        *_, joined = await pipe.execute()
+        self.joined = {_text(k): entry_id_key(_text(v)) for k, v in joined.items()}
+        self.changes += 1
+
+    async def apply(self, client: redis.asyncio.Redis, entries: Iterable[Entry], change: Change,
+                    now: int) -> list[str]:
+        """Write ``change`` for ``entries``; return the ids whose state really changed.
+        Dismissing marks read too: a dismissed notification has been seen."""
+        wanted = _plan(self, list(entries), change, now)
+        changed = sorted({i for writes in wanted.values() for i in writes})
+        if not changed:
+            return []
+        pipe = client.pipeline(transaction=True)
+        for part, writes in wanted.items():
+            kept: dict[Any, int] = {i: v for i, v in writes.items() if v is not None}
+            if kept:
+                pipe.hset(self.keys[part], mapping=kept)
+            if gone := [i for i, v in writes.items() if v is None]:
+                pipe.hdel(self.keys[part], *gone)
+        pipe.incr(self.version_key)
+        *_, version = await pipe.execute()
+        for part, writes in wanted.items():
+            for notification_id, value in writes.items():
+                if value is None:
+                    self.parts[part].pop(notification_id, None)
+                else:
+                    self.parts[part][notification_id] = value
+        self.changes += 1
+        if self._version is not None and version != self._version + 1:
+            await self.load(client)  # another server changed it meanwhile: take theirs too
+        self._version = version
+        return changed
+
+    async def forget(self, client: redis.asyncio.Redis, gone: Iterable[str]) -> None:
+        """Drop the state of notifications the streams no longer hold (retention)."""
+        ids = set(gone)
+        doomed = {part: [i for i in marks if i in ids] for part, marks in self.parts.items()}
+        if not any(doomed.values()):
+            return
+        pipe = client.pipeline(transaction=True)
+        for part, stale in doomed.items():
+            if stale:
+                pipe.hdel(self.keys[part], *stale)
+                for notification_id in stale:
+                    del self.parts[part][notification_id]
+        pipe.incr(self.version_key)
+        *_, self._version = await pipe.execute()
+        self.changes += 1
+
+    def ids(self) -> set[str]:
+        """Every notification id some state is kept for."""
+        return {i for marks in self.parts.values() for i in marks}
+
+
+def _plan(state: InboxState, entries: list[Entry], change: Change, now: int
+          ) -> dict[str, dict[str, int | None]]:
+    """Per part, the values to write (None: delete) for the entries whose state differs."""
+    read = True if change.dismissed else change.read
+    wanted: dict[str, dict[str, int | None]] = {part: {} for part in PARTS}
+    for entry in entries:
+        if read is not None and state.is_read(entry) != read:
+            wanted["read"][entry.id] = now if read else UNREAD
+        if change.saved is not None and state.is_saved(entry) != change.saved:
+            wanted["saved"][entry.id] = now if change.saved else None
+        if change.dismissed is not None and state.is_dismissed(entry) != change.dismissed:
+            wanted["dismissed"][entry.id] = now if change.dismissed else None
+    return wanted
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,252 @@
+"""The inbox as one user sees it: the timeline less what is excluded, not yet due, expired,
+superseded by a later notification with the same key, or dismissed; then filtered and paged.
+
+The visible list is worked out once and kept until the timeline or the state changes, or the
+next moment something expires or falls due, so counts cost a lookup.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ValidationError
+from ..model import TYPES, parse_time
+from .state import InboxState
+from .timeline import Entry, Order, Timeline
+
+SEVERITY = {"default": 0, "in-progress": 0, "info": 1, "success": 1, "warning": 2, "error": 3}
+"""For ``minType``: ``warning`` means warning and error."""
+SCOPES = ("all", "user", "group", "broadcast")
+ORDERS = ("newest", "oldest")
+MAX_SEARCH_CHARS = 200
+NOT_YET = 2**63
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What a list, a count or a mark-all may be narrowed to; every one is optional."""
+
+    search: str | None = None
+    types: frozenset[str] = frozenset()
+    min_type: str | None = None
+    topic: str | None = None
+    origin: str | None = None
+    read: bool | None = None
+    saved: bool | None = None
+    created_after: int | None = None
+    created_before: int | None = None
+    scope: str = "all"
+    _needle: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_needle", (self.search or "").casefold())
+
+    def admits(self, entry: Entry, state: InboxState, scope_of: Callable[[str], str]) -> bool:
+        n = entry.delivered.notification
+        created = entry.order[1]
+        return ((not self._needle or self._needle in entry.text)
+                and (not self.types or n.type in self.types)
+                and (self.min_type is None or SEVERITY[n.type] >= SEVERITY[self.min_type])
+                and (self.topic is None or n.topic == self.topic)
+                and (self.origin is None or n.origin == self.origin)
+                and (self.created_after is None or created > self.created_after)
+                and (self.created_before is None or created < self.created_before)
+                and (self.scope == "all" or scope_of(entry.delivered.stream) == self.scope)
+                and (self.read is None or state.is_read(entry) == self.read)
+                and (self.saved is None or state.is_saved(entry) == self.saved))
+
+
+def parse_filters(values: Mapping[str, Sequence[str]]) -> Filters:
+    """Filters from query arguments (each name to its values, as text); errors name the
+    argument."""
+    one = _single(values)
+    types = values.get("type", ())
+    for kind in (*types, *one("minType", ())):
+        if kind not in TYPES:
+            raise ValidationError("type" if kind in types else "minType",
+                                  f"must be one of {', '.join(TYPES)}, not {kind!r}")
+    search = one("search", None)
+    if search is not None and len(search) > MAX_SEARCH_CHARS:
+        raise ValidationError("search", f"is {len(search)} characters; the limit is "
+                                        f"{MAX_SEARCH_CHARS}")
+    scope = one("scope", "all")
+    if scope not in SCOPES:
+        raise ValidationError("scope", f"must be one of {', '.join(SCOPES)}, not {scope!r}")
+    return Filters(
+        search=search or None, types=frozenset(types), min_type=one("minType", None),
+        topic=one("topic", None), origin=one("origin", None), read=_flag(one, "read"),
+        saved=_flag(one, "saved"), created_after=_time(one, "createdAfter"),
+        created_before=_time(one, "createdBefore"), scope=scope)
+
+
+NO_FILTERS = Filters()
+
+FILTER_NAMES = frozenset({"search", "type", "minType", "topic", "origin", "read", "saved",
+                          "createdAfter", "createdBefore", "scope"})
+
+
+def _single(values: Mapping[str, Sequence[str]]) -> Callable[[str, Any], Any]:
+    def one(name: str, default: Any) -> Any:
+        given = values.get(name, ())
+        if len(given) > 1:
+            raise ValidationError(name, "may be given once")
+        return given[0] if given else default
+    return one
+
+
+def _flag(one: Callable[[str, Any], Any], name: str) -> bool | None:
+    value = one(name, None)
+    if value is None:
+        return None
+    if value not in ("true", "false"):
+        raise ValidationError(name, f"must be true or false, not {value!r}")
+    return bool(value == "true")
+
+
+def _time(one: Callable[[str, Any], Any], name: str) -> int | None:
+    value = one(name, None)
+    if value is None:
+        return None
+    return parse_time(name, int(value) if value.isascii() and value.isdigit()
+                      and len(value) <= 20 else value)
+
+
+@dataclass(frozen=True)
+class PageCursor:
+    """Where the next page starts: just past the last item given, in the page's order."""
+
+    after: Order
+
+    def encode(self) -> str:
+        text = json.dumps(list(self.after), separators=(",", ":"))
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, text: str) -> PageCursor:
+        try:
+            value = json.loads(base64.urlsafe_b64decode((text + "=" * (-len(text) % 4)).encode()))
+        except (binascii.Error, ValueError, RecursionError):
+            value = None
+        if not (isinstance(value, list) and len(value) == 4
+                and all(type(v) is int and 0 <= v < 2**64 for v in value[:3])
+                and isinstance(value[3], str)):
+            raise ValidationError("cursor", "is not a page cursor this server issued")
+        return cls((value[0], value[1], value[2], value[3]))
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    items: list[Entry]
+    next: PageCursor | None
+    total: int
+    unread: int
+
+
+class InboxView:
+    """Visible entries, worked out once per change of the timeline or the state."""
+
+    def __init__(self, timeline: Timeline, state: InboxState,
+                 scope_of: Callable[[str], str]) -> None:
+        self.timeline = timeline
+        self.state = state
+        self.scope_of = scope_of
+        self._seen: tuple[int, int] = (-1, -1)
+        self._valid_until = 0
+        self._visible: list[Entry] = []  # oldest first
+        self._orders: list[Order] = []
+        self._unread = 0
+
+    def visible(self, now: int) -> list[Entry]:
+        """The inbox, oldest first."""
+        if (self.timeline.changes, self.state.changes) != self._seen or now >= self._valid_until:
+            self._rebuild(now)
+        return self._visible
+
+    def unread(self, now: int) -> int:
+        self.visible(now)
+        return self._unread
+
+    def contains(self, entry: Entry, now: int) -> bool:
+        visible = self.visible(now)
+        i = bisect_left(self._orders, entry.order)
+        return i < len(visible) and visible[i] is entry
+
+    def matching(self, filters: Filters, now: int) -> list[Entry]:
+        """The visible entries the filters admit, oldest first."""
+        visible = self.visible(now)
+        if filters == NO_FILTERS:
+            return visible
+        return [e for e in visible if filters.admits(e, self.state, self.scope_of)]
+
+    def count(self, filters: Filters, now: int) -> tuple[int, int]:
+        """(unread, total) under ``filters``."""
+        if filters == NO_FILTERS:
+            return self.unread(now), len(self.visible(now))
+        found = self.matching(filters, now)
+        return sum(not self.state.is_read(e) for e in found), len(found)
+
+    def page(self, filters: Filters, limit: int, cursor: PageCursor | None, order: str,
+             now: int) -> InboxPage:
+        found = self.matching(filters, now)
+        orders = [e.order for e in found] if found is not self._visible else self._orders
+        if order == "newest":
+            end = len(found) if cursor is None else bisect_left(orders, cursor.after)
+            items = found[max(0, end - limit):end][::-1]
+            more = end > limit
+        else:
+            start = 0 if cursor is None else bisect_right(orders, cursor.after)
+            items = found[start:start + limit]
+            more = start + limit < len(found)
+        unread = (self._unread if found is self._visible
+                  else sum(not self.state.is_read(e) for e in found))
+        return InboxPage(items, PageCursor(items[-1].order) if more and items else None,
+                         len(found), unread)
+
+    def topics(self, now: int) -> dict[str, list[dict[str, Any]]]:
+        """The topics and origins of the inbox, with how many of each (and unread)."""
+        tally: dict[str, dict[str, list[int]]] = {"topics": {}, "origins": {}}
+        for entry in self.visible(now):
+            n = entry.delivered.notification
+            unread = not self.state.is_read(entry)
+            for kind, name in (("topics", n.topic), ("origins", n.origin)):
+                if name is not None:
+                    counts = tally[kind].setdefault(name, [0, 0])
+                    counts[0] += 1
+                    counts[1] += unread
+        return {kind: [{"name": name, "count": c[0], "unread": c[1]}
+                       for name, c in sorted(found.items())] for kind, found in tally.items()}
+
+    def _rebuild(self, now: int) -> None:
+        """Newest first, so the first notification with a key is the one that stands."""
+        timeline, state = self.timeline, self.state
+        keys: set[tuple[str | None, str]] = set()
+        visible: list[Entry] = []
+        valid_until = NOT_YET
+        for entry in timeline.newest_first():
+            n = entry.delivered.notification
+            if entry.at > now:
+                valid_until = min(valid_until, entry.at)
+                continue
+            if n.excludes(timeline.user):
+                continue
+            if n.key is not None:
+                if (n.origin, n.key) in keys:
+                    continue  # superseded by a later one with its key
+                keys.add((n.origin, n.key))
+            if n.expired(now) or state.is_dismissed(entry):
+                continue
+            if n.expires_at is not None:
+                valid_until = min(valid_until, n.expires_at)
+            visible.append(entry)
+        visible.reverse()
+        self._visible = visible
+        self._orders = [e.order for e in visible]
+        self._unread = sum(not state.is_read(e) for e in visible)
+        self._seen = (timeline.changes, state.changes)
+        self._valid_until = valid_until

@@ -1,0 +1,54 @@
+"""REST and WebSocket endpoints under ``{base_url}jln/api/``, plus the drop-in alias of the
+REST-polling extension this one replaces: one module per resource, the route table here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from ..service import NotifyService
+from .base import BaseHandler
+from .compat import CompatIngestHandler, CompatListHandler
+from .notifications import (
+    CountHandler,
+    ItemHandler,
+    NotificationsHandler,
+    ReceiptsHandler,
+    StateHandler,
+    TopicsHandler,
+)
+from .socket import CLOSE_TOO_SLOW, NotificationSocket
+
+
+class StatusHandler(BaseHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Broker reachability, reader lag, connected clients and counters."""
+        self.finish(await self.service.status())
+
+
+def routes(service: NotifyService) -> list[tuple[str, type, dict[str, Any]]]:
+    """The route table; jupyter_server puts its ``base_url`` in front. Ids travel URL-encoded
+    (``jln%3Auser%3Aada%2F1700000000000-0``) and tornado decodes them for the handler."""
+    deps = {"service": service}
+    api = "/jln/api"
+    one = f"{api}/notifications/(?P<notification_id>[^/]+)"
+    compat = "/jupyterlab-notifications-extension"
+    return [
+        (f"{api}/ws", NotificationSocket, deps),
+        (f"{api}/notifications", NotificationsHandler, deps),
+        (f"{api}/notifications/count", CountHandler, deps),
+        (f"{api}/notifications/state", StateHandler, deps),
+        (f"{one}/receipts", ReceiptsHandler, deps),
+        (one, ItemHandler, deps),
+        (f"{api}/topics", TopicsHandler, deps),
+        (f"{api}/status", StatusHandler, deps),
+        (f"{compat}/ingest", CompatIngestHandler, deps),
+        (f"{compat}/notifications", CompatListHandler, deps),
+    ]
+
+
+__all__ = ["CLOSE_TOO_SLOW", "routes"]

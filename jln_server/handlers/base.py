@@ -1,0 +1,137 @@
+"""What every JLN REST handler shares: authentication, JSON bodies, and the one place where our
+exceptions become HTTP status codes and ``wire.error`` bodies (never a 500)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from jln_broker.backoff import REFUSED, RETRYABLE
+from jln_broker.errors import (
+    BrokerRefused,
+    BrokerUnavailable,
+    NotFound,
+    TooLarge,
+    ValidationError,
+)
+
+from .. import wire
+from ..identity import Forbidden, hub_user
+from ..ratelimit import RateLimited
+from ..service import NotifyService
+
+AUTH_RESOURCE = "jln"
+SECRET_HEADER = "X-JLN-Secret"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+READY_TIMEOUT = 3.0
+"""Seconds a request waits for the owner's history to load (at start) before answering 503."""
+
+_ALWAYS = frozenset({"token", "_xsrf"})  # what jupyter_server itself may put in a query
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+_STATUS: dict[type[Exception], int] = {TooLarge: 413, ValidationError: 400, NotFound: 404,
+                                       Forbidden: 403, RateLimited: 429, BrokerRefused: 502,
+                                       BrokerUnavailable: 503}
+"""The first class an error is an instance of wins: subclasses (TooLarge) before bases."""
+
+
+class Failure(web.HTTPError):
+    """An expected error, carried to ``write_error`` with its field."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(status, reason=None)
+        self.message = message
+        self.field = field
+
+
+@contextlib.contextmanager
+def http_errors() -> Iterator[None]:
+    """The one place where our exceptions become HTTP status codes (never a 500)."""
+    try:
+        yield
+    except RETRYABLE as err:
+        raise Failure(503, f"the notification broker is unreachable: {err}") from err
+    except REFUSED as err:
+        raise Failure(502, f"the notification broker refused the request: {err}") from err
+    except tuple(_STATUS) as err:
+        status = next(code for kind, code in _STATUS.items() if isinstance(err, kind))
+        raise Failure(status, str(err), getattr(err, "field", None)) from err
+
+
+class BaseHandler(APIHandler):
+    """JSON in, JSON out, errors as ``{"error", "field"}``."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, service: NotifyService) -> None:
+        self.service = service
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        err = kwargs.get("exc_info", (None, None))[1]
+        body = wire.error(self._reason, None)
+        if isinstance(err, Failure):
+            body = wire.error(err.message, err.field)
+        self.error_headers(status_code, err)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+    def error_headers(self, status_code: int, err: BaseException | None) -> None:
+        """``Retry-After`` on a 429; ``Allow`` on a 405, as RFC 9110 requires."""
+        if isinstance(err, Failure) and isinstance(err.__cause__, RateLimited):
+            self.set_header("Retry-After", str(max(1, round(err.__cause__.retry_after))))
+        if status_code == 405:
+            own = [m for m in self.SUPPORTED_METHODS if getattr(type(self), m.lower())
+                   is not getattr(web.RequestHandler, m.lower())]
+            self.set_header("Allow", ", ".join(own))
+
+    def json_body(self) -> dict[str, Any]:
+        limit = self.service.limits.max_message_chars * 4 + 65_536
+        if len(self.request.body) > limit:
+            raise Failure(413, f"body: is {len(self.request.body)} bytes; the limit is {limit}",
+                          "body")
+        try:
+            body = json.loads(self.request.body or b"null")
+        except (ValueError, RecursionError) as err:  # also over 4300 digits, or nested too deep
+            raise Failure(400, f"body: is not valid JSON ({err})", "body") from None
+        if not isinstance(body, dict):
+            raise Failure(400, "body: must be a JSON object", "body")
+        return body
+
+    @property
+    def secret(self) -> str | None:
+        return self.request.headers.get(SECRET_HEADER)
+
+    async def publish(self, raw: dict[str, Any]) -> list[str]:
+        with http_errors():
+            return await self.service.publish(
+                raw, requester=self.service.policy.requester(self.current_user, self.secret),
+                current_user=self.current_user, secret=self.secret,
+                idempotency_key=self.request.headers.get(IDEMPOTENCY_HEADER))
+
+    def int_argument(self, name: str, default: int, maximum: int) -> int:
+        value = self.get_argument(name, str(default))
+        # ASCII digits only: int() refuses "²" (isdigit() does not) and over 4300 digits.
+        if not _WHOLE_NUMBER.fullmatch(value) or not 1 <= int(value) <= maximum:
+            raise Failure(400, f"{name}: must be a whole number from 1 to {maximum}", name)
+        return int(value)
+
+    def allow_arguments(self, names: frozenset[str] | set[str]) -> None:
+        """Refuse a query argument the endpoint does not know: a misspelt filter must not
+        quietly list everything."""
+        unknown = sorted(set(self.request.arguments) - names - _ALWAYS)
+        if unknown:
+            raise Failure(400, f"{unknown[0]}: unknown argument (known: "
+                               f"{', '.join(sorted(names))})", unknown[0])
+
+    async def learn_groups(self) -> None:
+        await self.service.learn_groups(hub_user(self.current_user))
+
+    @property
+    def _track_activity(self) -> bool:  # type: ignore[override]
+        """Polling must not keep an idle server from being culled; publishing may."""
+        return self.request.method != "GET"

@@ -1,0 +1,205 @@
+"""``jln/api/notifications``: publish, the poll fallback, and the owner's inbox (pages, counts,
+one item, state changes, topics, read receipts). Every answer's shape is ``wire``'s."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from tornado import web
+
+from jln_broker.errors import ValidationError
+from jln_broker.history import FILTER_NAMES, Change, Filters, PageCursor, parse_filters
+from jln_broker.protocol import Cursor
+
+from .. import wire
+from .base import READY_TIMEOUT, BaseHandler, Failure, http_errors
+
+MAX_IDS = 1000
+_PAGING = frozenset({"limit", "cursor", "order"})
+
+
+class InboxHandler(BaseHandler):
+    """What the inbox endpoints share: filters from the query, the owner's history ready."""
+
+    def filters(self) -> Filters:
+        return parse_filters({name: self.get_arguments(name, strip=False)
+                              for name in FILTER_NAMES if name in self.request.arguments})
+
+    async def ready(self) -> None:
+        await self.learn_groups()
+        await self.service.fanout.ready(READY_TIMEOUT)
+
+
+class NotificationsHandler(InboxHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Publish one notification to its streams."""
+        ids = await self.publish(self.json_body())
+        self.set_status(201)
+        self.finish({"ids": ids})
+
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """With ``since``: the poll fallback, what came after that cursor. Without: the inbox,
+        a page at a time, newest first unless ``order=oldest``."""
+        await self.learn_groups()
+        if self.get_argument("since", None):
+            await self._poll()
+        else:
+            await self._page()
+
+    async def _poll(self) -> None:
+        self.allow_arguments({"since", "limit"})
+        limit = self.int_argument("limit", 100, 1000)
+        history, fanout = self.service.history, self.service.fanout
+        with http_errors():
+            since = Cursor.decode(self.get_argument("since"))
+            await fanout.ready(READY_TIMEOUT)
+            until = fanout.cursor
+            assert until is not None
+            page = history.after(since, until, limit)
+        self.finish(wire.poll_answer(page.items, page.cursor, page.more, history.marks,
+                                     self.service.poll_interval))
+
+    async def _page(self) -> None:
+        self.allow_arguments(FILTER_NAMES | _PAGING)
+        limit = self.int_argument("limit", 50, 200)
+        order = self.get_argument("order", "newest")
+        if order not in ("newest", "oldest"):
+            raise Failure(400, f"order: must be newest or oldest, not {order!r}", "order")
+        cursor = self.get_argument("cursor", None)
+        with http_errors():
+            filters = self.filters()
+            after = PageCursor.decode(cursor) if cursor else None
+            await self.service.fanout.ready(READY_TIMEOUT)
+            page = await self.service.history.page(filters, limit, after, order)
+        live = self.service.fanout.cursor
+        assert live is not None
+        self.finish(wire.inbox_page(page, self.service.history.marks, live,
+                                    self.service.poll_interval))
+
+
+class CountHandler(InboxHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """Unread and total, under the same filters as the list."""
+        self.allow_arguments(FILTER_NAMES)
+        with http_errors():
+            filters = self.filters()
+            await self.ready()
+            unread, total = await self.service.history.count(filters)
+        self.finish(wire.count(unread, total))
+
+
+class ItemHandler(InboxHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, notification_id: str) -> None:
+        """One notification of the owner's inbox."""
+        with http_errors():
+            await self.ready()
+            entry = await self.service.history.item(notification_id)
+        if entry is None:
+            raise not_in_inbox(notification_id)
+        history = self.service.history
+        self.finish(wire.item(entry.delivered, history.marks(entry.delivered)))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, notification_id: str) -> None:
+        """Dismiss it: gone from the owner's inbox and counts, from nobody else's."""
+        with http_errors():
+            await self.ready()
+            if await self.service.history.item(notification_id) is None:
+                raise not_in_inbox(notification_id)
+            done = await self.service.change_state([notification_id], Change(dismissed=True))
+        self.finish(wire.state_answer(done))
+
+
+class StateHandler(InboxHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """Mark read or unread, save or unsave, dismiss: some ids, or all the filters admit."""
+        body = self.json_body()
+        with http_errors():
+            ids, change, filters = parse_state_request(body)
+            await self.ready()
+            done = await self.service.change_state(ids, change, filters)
+        self.finish(wire.state_answer(done))
+
+
+class TopicsHandler(InboxHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The topics and origins of the owner's inbox, with counts, for filter menus."""
+        with http_errors():
+            await self.ready()
+            self.finish(await self.service.history.topics())
+
+
+class ReceiptsHandler(BaseHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, notification_id: str) -> None:
+        """Who of its audience has read a notification, and who has not yet; for whoever may
+        publish to that audience."""
+        names = self.service.names
+        stream = notification_id.rpartition("/")[0]
+        scope = names.scope(stream)
+        audience = stream[len(names.prefix) + len(scope) + 2:]
+        users = [audience] if scope == "user" else []
+        groups = [audience] if scope == "group" else []
+        from jln_broker.receipts import read_receipts  # TEMP until receipts.py lands
+
+        with http_errors():
+            self.service.policy.check(users, groups, self.current_user, self.secret)
+            receipts = await read_receipts(self.service.history.client, names, notification_id)
+        self.finish(receipts.to_dict())
+
+
+def not_in_inbox(notification_id: str) -> Failure:
+    return Failure(404, f"id: {notification_id!r} is not in this user's inbox", "id")
+
+
+def parse_state_request(body: Mapping[str, Any]
+                        ) -> tuple[list[str] | None, Change, Filters]:
+    """``{"ids": [...]}`` or ``{"all": true, <filters>}``, with ``read``, ``saved`` and/or
+    ``dismissed`` as booleans."""
+    known = {"ids", "all", "read", "saved", "dismissed"} | FILTER_NAMES
+    if unknown := sorted(set(body) - known):
+        raise ValidationError(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
+    parts = {name: body[name] for name in ("read", "saved", "dismissed") if name in body}
+    for name, value in parts.items():
+        if not isinstance(value, bool):
+            raise ValidationError(name, f"must be true or false, not {value!r}")
+    if not parts:
+        raise ValidationError("read", "one of read, saved or dismissed is needed")
+    change = Change(**parts)
+    if body.get("all") is not None:
+        if body["all"] is not True or "ids" in body:
+            raise ValidationError("all", "must be true, and not given with ids")
+        return None, change, parse_filters(_as_query(body))
+    if set(body) & FILTER_NAMES:
+        raise ValidationError(sorted(set(body) & FILTER_NAMES)[0], "filters go with all: true")
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
+        raise ValidationError("ids", "must be a non-empty list of notification ids "
+                                     "(or give all: true)")
+    if len(ids) > MAX_IDS:
+        raise ValidationError("ids", f"has {len(ids)} ids; the limit is {MAX_IDS}")
+    return ids, change, Filters()
+
+
+def _as_query(body: Mapping[str, Any]) -> dict[str, Sequence[str]]:
+    """Filters given in a JSON body, as the query arguments ``parse_filters`` reads."""
+    def text(value: Any) -> str:
+        return str(value).lower() if isinstance(value, bool) else str(value)
+    return {name: [text(v) for v in value] if isinstance(value, list) else [text(value)]
+            for name, value in body.items() if name in FILTER_NAMES}

@@ -1,0 +1,124 @@
+"""``jln/api/ws``: the WebSocket every JupyterLab tab keeps open.
+
+It pushes a hello (with the cursor to save), then what the client missed after the cursor it
+came with, then live frames: batches of notifications, and state changes made in other tabs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado import web
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from jln_broker.errors import ValidationError
+from jln_broker.protocol import Cursor
+
+from .. import wire
+from ..fanout import Queued, Subscription
+from ..identity import hub_user
+from ..service import NotifyService
+from .base import AUTH_RESOURCE
+
+CLOSE_TOO_SLOW = 4008
+"""Close code for a client whose send queue filled up: reconnect later with the cursor."""
+
+
+class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
+    """One tab's connection; the fan-out does the work, this only writes what it queues."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, service: NotifyService) -> None:
+        self.service = service
+        self._task: asyncio.Task[None] | None = None
+        self._since: Cursor | None = None
+
+    @ws_authenticated
+    @authorized
+    async def get(self, *args: Any, **kwargs: Any) -> None:
+        await self.service.learn_groups(hub_user(self.current_user))
+        cursor = self.get_argument("cursor", None)
+        if cursor:
+            try:
+                self._since = Cursor.decode(cursor)
+            except ValidationError as err:
+                raise web.HTTPError(400, str(err)) from None
+        await super().get(*args, **kwargs)
+
+    def open(self, *args: Any, **kwargs: Any) -> None:
+        super().open(*args, **kwargs)  # starts the heartbeat pings
+        self.set_nodelay(True)  # small frames, now: Nagle would hold some back ~40 ms
+        self._task = asyncio.create_task(self._serve())
+
+    def on_message(self, message: str | bytes) -> None:
+        """Clients have nothing to say: the cursor travels in the URL, state goes by REST."""
+
+    def on_close(self) -> None:
+        if self._task:
+            self._task.cancel()
+
+    async def _serve(self) -> None:
+        fanout = self.service.fanout
+        sub, until = await fanout.subscribe(self._since)
+        try:
+            await self.write_message(wire.hello(
+                self._since or until, self.service.owner.name, self.service.poll_interval,
+                self.service.history.unread_now()))
+            if self._since is not None:
+                for piece in fanout.replay(self._since, until):
+                    await self.write_message(wire.notifications_frame([piece]))
+            await self._send_live(sub)
+        except (WebSocketClosedError, asyncio.CancelledError):
+            pass
+        finally:
+            fanout.unsubscribe(sub)
+
+    async def _send_live(self, sub: Subscription) -> None:
+        while queued := await sub.next():
+            for text in _frames(queued):
+                await self._send_unless_gone(text, sub)
+        if sub.overflowed:
+            self.close(CLOSE_TOO_SLOW, "too slow: send queue full; reconnect with your cursor")
+        else:
+            self.close(1001, "server shutting down")
+
+    async def _send_unless_gone(self, text: str, sub: Subscription) -> None:
+        """Send one frame, but stop waiting for it once the subscription overflows: a client
+        that stopped reading leaves the write pending forever, and must still be cut off (the
+        close frame queues behind it; tornado drops the connection if no answer comes)."""
+        sending = asyncio.ensure_future(self.write_message(text))
+        gone = asyncio.ensure_future(sub.gone())
+        try:
+            await asyncio.wait({sending, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not sending.done():  # it fails when the connection drops: expected, not logged
+                sending.add_done_callback(lambda done: done.cancelled() or done.exception())
+        if sending.done():
+            sending.result()
+
+
+def _frames(queued: list[Queued]) -> list[str]:
+    """Runs of pieces become one notifications frame each; other frames go as they are, in
+    the order they were queued."""
+    out: list[str] = []
+    run: list[wire.Piece] = []
+    for item in queued:
+        if isinstance(item, wire.Piece):
+            run.append(item)
+            continue
+        if run:
+            out.append(wire.notifications_frame(run))
+            run = []
+        out.append(item)
+    if run:
+        out.append(wire.notifications_frame(run))
+    return out
+
+
+

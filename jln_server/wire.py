@@ -1,0 +1,111 @@
+"""Every JSON shape the browser sees, in one place: WebSocket frames, REST answers, list items
+and error bodies. ``labextension/src/model.ts`` mirrors this module; ``WIRE_VERSION`` (sent in
+the hello) changes when a shape changes incompatibly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from jln_broker.history import FRESH, InboxPage, Marks, StateChange
+from jln_broker.protocol import Cursor, Delivered
+
+WIRE_VERSION = 1
+
+Json = dict[str, Any]
+MarksOf = Callable[[Delivered], Marks]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def item(delivered: Delivered, marks: Marks = FRESH) -> Json:
+    """A notification as every list and frame carries it: the delivered record and the
+    owner's read, saved and read-at."""
+    return {**delivered.to_dict(), "read": marks.read, "saved": marks.saved,
+            "readAt": marks.read_at}
+
+
+def items(delivered: Iterable[Delivered], marks_of: MarksOf) -> list[Json]:
+    return [item(d, marks_of(d)) for d in delivered]
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Notifications encoded once for every connection: the JSON of the items, and the cursor
+    after them."""
+
+    items_json: str
+    cursor: str
+    count: int
+
+    @classmethod
+    def of(cls, delivered: Sequence[Delivered], cursor: Cursor,
+           marks_of: MarksOf = lambda _: FRESH) -> Piece:
+        text = ",".join(json.dumps(item(d, marks_of(d)), separators=(",", ":"))
+                        for d in delivered)
+        return cls(text, cursor.encode(), len(delivered))
+
+
+def notifications_frame(pieces: Sequence[Piece]) -> str:
+    """One frame carrying every waiting piece, with the cursor after the last."""
+    body = ",".join(p.items_json for p in pieces if p.count)
+    return (f'{{"type":"notifications","cursor":"{pieces[-1].cursor}",'
+            f'"serverTime":{now_ms()},"notifications":[{body}]}}')
+
+
+def hello(cursor: Cursor, user: str, poll_interval: float, unread: int) -> Json:
+    """The first frame of every connection: the cursor to save, and who and what is there."""
+    return {"type": "hello", "version": WIRE_VERSION, "cursor": cursor.encode(),
+            "serverTime": now_ms(), "user": user, "pollInterval": poll_interval,
+            "unread": unread}
+
+
+def state_change(change: StateChange) -> Json:
+    """Sent to every tab of the user when read, saved or dismissed changes."""
+    which: Json = {"all": True} if change.all else {}
+    return {"type": "state", **which, "ids": change.ids, **change.change.as_dict(),
+            "unread": change.unread}
+
+
+def state_answer(change: StateChange) -> Json:
+    return {"updated": len(change.ids), "unread": change.unread}
+
+
+def poll_answer(delivered: Sequence[Delivered], cursor: Cursor, more: bool, marks_of: MarksOf,
+                poll_interval: float) -> Json:
+    return {"notifications": items(delivered, marks_of), "cursor": cursor.encode(),
+            "more": more, "serverTime": now_ms(), "pollInterval": poll_interval}
+
+
+def inbox_page(page: InboxPage, marks_of: MarksOf, live: Cursor, poll_interval: float) -> Json:
+    """A page of the inbox; ``cursor`` is where the live feed stands now, so a client with no
+    cursor yet can start polling from here."""
+    return {"notifications": items((e.delivered for e in page.items), marks_of),
+            "next": page.next.encode() if page.next else None,
+            "totalCount": page.total, "unreadCount": page.unread, "cursor": live.encode(),
+            "serverTime": now_ms(), "pollInterval": poll_interval}
+
+
+def count(unread: int, total: int) -> Json:
+    return {"unread": unread, "total": total}
+
+
+def error(message: str, field: str | None) -> Json:
+    """The body of every refusal: what is wrong, and which input it is about."""
+    return {"error": message, "field": field}
+
+
+def compat_list(delivered: Iterable[Delivered]) -> Json:
+    """The REST-polling extension's list shape."""
+    return {"notifications": [
+        {"id": d.id, "message": d.notification.message, "type": d.notification.type,
+         "autoClose": d.notification.auto_close, "createdAt": d.created_at,
+         "actions": [a.to_dict() for a in d.notification.actions],
+         "data": d.notification.data}
+        for d in delivered]}
