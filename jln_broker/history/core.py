@@ -166,12 +166,13 @@ class History:
     # --- retention --------------------------------------------------------------------------
 
     async def sweep(self, retention_ms: int, max_length: int) -> int:
-        """Trim the streams by age (``MINID``) and length, forget what Redis no longer holds,
+        """Trim the streams by age (exact ``MINID``: approximate trimming keeps whole nodes, so
+        a quiet stream would never age) and length, forget what Redis no longer holds,
         and drop the owner's state for it. Returns how many entries went from memory."""
         now = now_ms()
         pipe = self.client.pipeline(transaction=False)
         for stream in self.streams:
-            pipe.xtrim(stream, minid=f"{max(0, now - retention_ms)}-0", approximate=True)
+            pipe.xtrim(stream, minid=f"{max(0, now - retention_ms)}-0", approximate=False)
             pipe.xtrim(stream, maxlen=max_length, approximate=True)
             pipe.xrange(stream, count=1)
         replies = await pipe.execute()

@@ -1,0 +1,280 @@
+"""History on its own, over the embedded broker and a real redis-server: what the inbox shows,
+what a resuming client is owed, and the state each user keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from jln_broker.connection import async_client
+from jln_broker.errors import ValidationError
+from jln_broker.history import Change, Filters, History, PageCursor, parse_filters
+from jln_broker.protocol import Cursor, StreamNames
+from jln_broker.publisher import AsyncPublisher
+from jln_broker.reader import Decoder
+
+NAMES = StreamNames()
+ADA = NAMES.audience("ada", ["ml"])
+
+Open = Callable[..., Any]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def url(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest_asyncio.fixture
+async def publisher(url: str) -> AsyncIterator[AsyncPublisher]:
+    async with AsyncPublisher(url) as pub:
+        yield pub
+
+
+@pytest_asyncio.fixture
+async def open_history(url: str) -> AsyncIterator[Open]:
+    """``await open_history(user, groups)``: a loaded History, closed after the test."""
+    opened: list[History] = []
+
+    async def open_one(user: str = "ada", groups: tuple[str, ...] = ("ml",)) -> History:
+        history = History(async_client(url), NAMES, user, Decoder(keep_expired=True))
+        await history.load(NAMES.audience(user, groups))
+        opened.append(history)
+        return history
+
+    yield open_one
+    for history in opened:
+        await history.client.aclose()
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def messages(history: History, entries: Any) -> list[str]:
+    return [e.delivered.notification.message for e in entries]
+
+
+async def follow(histories: History | list[History], publisher: AsyncPublisher,
+                 *items: dict[str, Any]) -> None:
+    """Publish, and hand the entries of each history's streams to it as the fan-out's reader
+    would."""
+    ids = await publisher.publish_many(list(items))
+    for history in histories if isinstance(histories, list) else [histories]:
+        found = []
+        for notification_id in (i for stream_ids in ids for i in stream_ids):
+            stream, _, entry_id = notification_id.rpartition("/")
+            if stream in history.streams:
+                raw = await history.client.xrange(stream, min=entry_id, max=entry_id)
+                found += history.decoder.decode(stream, raw, now_ms())
+        history.add(found)
+
+
+@pytest.mark.asyncio
+async def test_the_inbox_lists_newest_first_and_pages_to_the_end_with_no_item_twice(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    await publisher.publish_many([{"message": f"n{i}", "users": ["ada"]} for i in range(7)])
+    history = await open_history()
+
+    seen, cursor = [], None
+    while True:
+        page = await history.page(Filters(), 3, cursor)
+        seen += messages(history, page.items)
+        if page.next is None:
+            break
+        cursor = PageCursor.decode(page.next.encode())
+
+    assert seen == [f"n{i}" for i in reversed(range(7))]
+    assert (page.total, page.unread) == (7, 7)
+
+
+@pytest.mark.asyncio
+async def test_a_later_notification_with_the_same_key_and_origin_replaces_the_earlier(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    first = await publisher.publish("job 1 running", users=["ada"], key="job-1", origin="ci")
+    history = await open_history()
+    await history.change(first, Change(read=True))
+
+    await follow(history, publisher,
+                 {"message": "job 1 done", "users": ["ada"], "key": "job-1", "origin": "ci"},
+                 {"message": "other origin", "users": ["ada"], "key": "job-1", "origin": "cd"})
+    page = await history.page(Filters(), 10, None)
+
+    assert messages(history, page.items) == ["other origin", "job 1 done"]
+    assert page.unread == 2  # the replacement is unread again
+
+
+@pytest.mark.asyncio
+async def test_an_excluded_user_neither_lists_nor_is_pushed_what_excludes_them(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    history = await open_history()
+    bob = await open_history("bob")
+    entry = {"message": "not for ada", "groups": ["ml"], "excludeUsers": ["ada"]}
+
+    pushed_before = len(history.timeline)
+    await follow([history, bob], publisher, entry)
+
+    assert len(history.timeline) == pushed_before + 1  # held, for the record
+    assert (await history.count(Filters())) == (0, 0)
+    assert "not for ada" in messages(bob, (await bob.page(Filters(), 10, None)).items)
+
+
+@pytest.mark.asyncio
+async def test_a_scheduled_notification_is_held_then_released_then_owed_to_a_resuming_client(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    history = await open_history()
+    before = Cursor({s: "0-0" for s in ADA}).issued(now_ms())
+    due = now_ms() + 300
+
+    await follow(history, publisher, {"message": "later", "users": ["ada"], "notBefore": due})
+    held = history.release()
+    listed_early = (await history.count(Filters()))[1]
+    await asyncio.sleep(0.35)
+    released = history.release()
+    until = Cursor({s: "9999999999999-0" for s in ADA}).issued(history.timeline.released_until)
+    # A client that saw the entry's position before it fell due is owed it on resume, once.
+    past_it = Cursor({s: "9999999999998-0" for s in ADA}, at=due - 100)
+    owed = history.after(past_it, until, 100).items
+    again = history.after(history.after(past_it, until, 100).cursor, until, 100).items
+
+    assert held == [] and listed_early == 0
+    assert [d.notification.message for d in released] == ["later"]
+    assert [d.notification.message for d in history.after(before, until, 100).items] == ["later"]
+    assert [d.notification.message for d in owed] == ["later"]
+    assert again == []
+    assert (await history.count(Filters()))[1] == 1
+
+
+@pytest.mark.asyncio
+async def test_shared_streams_start_read_where_the_user_joined_but_the_own_stream_does_not(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    await publisher.publish("old announcement")
+    await publisher.publish("sent before ada ever logged in", users=["ada"])
+    history = await open_history()
+    await follow(history, publisher, {"message": "new announcement"})
+
+    page = await history.page(Filters(), 10, None)
+    unread = [m for m, e in zip(messages(history, page.items), page.items, strict=True)
+              if not history.marks(e.delivered).read]
+
+    assert unread == ["new announcement", "sent before ada ever logged in"]
+    assert page.total == 3
+
+
+@pytest.mark.asyncio
+async def test_a_broadcast_read_by_one_user_stays_unread_for_another(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    ada, bob = await open_history("ada"), await open_history("bob")
+    await follow([ada, bob], publisher, {"message": "hello"}, {"message": "again"})
+    ids = [e.id for e in (await ada.page(Filters(), 10, None)).items]
+
+    await ada.change(ids, Change(read=True))
+
+    assert (await ada.count(Filters()))[0] == 0
+    assert (await bob.count(Filters()))[0] == 2
+
+
+@pytest.mark.asyncio
+async def test_a_second_server_of_the_same_user_sees_state_changed_by_the_first(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    await publisher.publish_many([{"message": f"n{i}", "users": ["ada"]} for i in range(3)])
+    one, two = await open_history(), await open_history()
+
+    done = await one.change(None, Change(read=True))
+
+    assert done.all and len(done.ids) == 3 and done.unread == 0
+    assert (await two.count(Filters())) == (0, 3)
+    assert (await two.count(Filters(read=False))) == (0, 0)
+
+
+@pytest.mark.asyncio
+async def test_marking_all_read_under_a_filter_changes_only_what_it_admits(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    await publisher.publish_many([
+        {"message": "disk full", "users": ["ada"], "type": "error", "topic": "ops"},
+        {"message": "Disk almost full", "users": ["ada"], "type": "warning", "topic": "ops"},
+        {"message": "build green", "users": ["ada"], "type": "success", "topic": "ci"}])
+    history = await open_history()
+
+    done = await history.change(None, Change(read=True), Filters(min_type="warning"))
+    search = await history.page(Filters(search="DISK"), 10, None)
+    saved = await history.change([e.id for e in search.items[:1]], Change(saved=True))
+
+    assert (len(done.ids), done.unread) == (2, 1)
+    assert messages(history, search.items) == ["Disk almost full", "disk full"]
+    assert (await history.count(Filters(saved=True))) == (0, 1) and len(saved.ids) == 1
+    assert (await history.count(Filters(topic="ci"))) == (1, 1)
+    assert (await history.topics())["topics"] == [
+        {"name": "ci", "count": 1, "unread": 1}, {"name": "ops", "count": 2, "unread": 0}]
+
+
+@pytest.mark.asyncio
+async def test_dismissing_takes_it_out_of_the_inbox_and_marks_it_read(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    ids = await publisher.publish("go away", users=["ada"])
+    history = await open_history()
+
+    await history.change(ids, Change(dismissed=True))
+
+    assert await history.item(ids[0]) is None
+    assert (await history.count(Filters())) == (0, 0)
+    assert history.state.parts["read"][ids[0]] > 0
+
+
+@pytest.mark.asyncio
+async def test_the_retention_sweep_trims_old_entries_and_their_state(
+        open_history: Open, publisher: AsyncPublisher, url: str) -> None:
+    old = await publisher.publish("old", users=["ada"])
+    history = await open_history()
+    await history.change(old, Change(read=True, saved=True))
+    await asyncio.sleep(0.05)
+    await follow(history, publisher, {"message": "new", "users": ["ada"]})
+
+    gone = await history.sweep(retention_ms=30, max_length=1000)
+
+    assert gone == 1
+    assert messages(history, (await history.page(Filters(), 10, None)).items) == ["new"]
+    assert old[0] not in history.state.ids()
+    assert await history.client.hget(NAMES.inbox("ada", "read"), old[0]) is None
+
+
+@pytest.mark.parametrize(("query", "field"), [
+    ({"type": ["bogus"]}, "type"), ({"minType": ["loud"]}, "minType"),
+    ({"read": ["maybe"]}, "read"), ({"createdAfter": ["yesterday"]}, "createdAfter"),
+    ({"scope": ["planet"]}, "scope"), ({"search": ["x" * 201]}, "search"),
+    ({"topic": ["a", "b"]}, "topic"),
+])
+def test_bad_filters_are_refused_naming_the_argument(query: dict[str, list[str]],
+                                                    field: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        parse_filters(query)
+    assert refused.value.field == field
+
+
+def test_filters_read_times_in_milliseconds_or_iso_8601() -> None:
+    filters = parse_filters({"createdAfter": ["1700000000000"],
+                             "createdBefore": ["2030-01-01T00:00:00Z"], "type": ["error", "info"]})
+
+    assert filters.created_after == 1_700_000_000_000
+    assert filters.created_before == 1_893_456_000_000
+    assert filters.types == {"error", "info"}
+
+
+@pytest.mark.parametrize("text", ["", "bm90IGpzb24", "WzEsMiwzXQ", "WzEsMiwzLDRd"])
+def test_a_page_cursor_not_issued_here_is_refused(text: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        PageCursor.decode(text)
+    assert refused.value.field == "cursor"
+
+
+def test_a_cursor_keeps_its_release_moment_and_old_cursors_still_decode() -> None:
+    cursor = Cursor({"jln:broadcast": "5-0"}, at=1234)
+    old = Cursor({"jln:broadcast": "7-0"}).encode()
+
+    assert Cursor.decode(cursor.encode()) == cursor
+    assert Cursor.decode(old).moment == 7
+    assert cursor.advanced("jln:broadcast", "6-0").at == 1234
