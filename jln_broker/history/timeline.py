@@ -63,6 +63,7 @@ class Timeline:
         """Scheduled notifications due up to this moment (ms) have been released."""
         self.changes = 0
         """Counts additions and removals, so views can cache on it."""
+        self._reordered = 0  # ``changes`` when an entry last went anywhere but the newest end
         self._streams: dict[str, list[Entry]] = {}
         self._ordered: list[Entry] = []
         self._by_id: dict[str, Entry] = {}
@@ -74,6 +75,13 @@ class Timeline:
 
     def get(self, notification_id: str) -> Entry | None:
         return self._by_id.get(notification_id)
+
+    def appended_since(self, changes: int) -> list[Entry] | None:
+        """The entries added since ``changes``, if every one went to the newest end and none
+        was removed (what live traffic does); None otherwise."""
+        if changes < self._reordered:
+            return None
+        return self._ordered[len(self._ordered) - (self.changes - changes):]
 
     def newest_first(self) -> Iterator[Entry]:
         return reversed(self._ordered)
@@ -179,7 +187,11 @@ class Timeline:
     def _insert(self, entry: Entry) -> Entry:
         self._by_id[entry.id] = entry
         insort(self._streams.setdefault(entry.delivered.stream, []), entry, key=_id_key)
-        insort(self._ordered, entry, key=lambda e: e.order)
+        if self._ordered and entry.order < self._ordered[-1].order:
+            insort(self._ordered, entry, key=lambda e: e.order)
+            self._reordered = self.changes + 1
+        else:
+            self._ordered.append(entry)
         not_before = entry.delivered.notification.not_before
         if not_before is not None:
             self._scheduled.append(entry)
@@ -197,4 +209,5 @@ class Timeline:
         self._ordered = [e for e in self._ordered if e.id not in gone]
         self._scheduled = [e for e in self._scheduled if e.id not in gone]
         self.changes += 1
+        self._reordered = self.changes
 

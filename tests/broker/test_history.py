@@ -278,3 +278,39 @@ def test_a_cursor_keeps_its_release_moment_and_old_cursors_still_decode() -> Non
     assert Cursor.decode(cursor.encode()) == cursor
     assert Cursor.decode(old).moment == 7
     assert cursor.advanced("jln:broadcast", "6-0").at == 1234
+
+
+def test_live_arrivals_update_the_inbox_exactly_as_a_full_rebuild_would() -> None:
+    from jln_broker.history.state import InboxState
+    from jln_broker.history.timeline import Timeline
+    from jln_broker.history.view import InboxView
+    from jln_broker.model import validate
+    from jln_broker.protocol import Delivered
+
+    timeline, state = Timeline("ada"), InboxState(NAMES, "ada")
+    view = InboxView(timeline, state, NAMES.scope)
+    start = now_ms() - 10_000
+
+    def arrival(i: int) -> Delivered:
+        fields: dict[str, Any] = {"message": f"n{i}", "key": f"k{i % 3}" if i % 2 else None,
+                                  "origin": "ci" if i % 4 else None}
+        if i % 5 == 0:
+            fields["excludeUsers"] = ["ada"]
+        if i % 7 == 0:
+            fields["expiresAt"] = start  # already expired: still supersedes its key
+        return Delivered("jln:user:ada", f"{start + i}-0", validate(fields))
+
+    timeline.load([arrival(i) for i in range(20)], now_ms())
+    view.visible(now_ms())
+    for i in range(20, 60):
+        timeline.add([arrival(i)], now_ms())
+        view.unread(now_ms())  # applied one arrival at a time
+    live = [e.id for e in view.visible(now_ms())], view.unread(now_ms())
+    view._seen = (-1, -1)  # force the full pass
+
+    assert ([e.id for e in view.visible(now_ms())], view.unread(now_ms())) == live
+    before = timeline.changes
+    timeline.add([Delivered("jln:user:ada", f"{start - 1}-0", validate({"message": "older"}))],
+                 now_ms())  # out of order, as a group joined later brings
+    assert timeline.appended_since(before) is None
+    assert "older" in [e.delivered.notification.message for e in view.visible(now_ms())]
