@@ -25,6 +25,9 @@ from .wire import Piece
 
 log = logging.getLogger("jln.fanout")
 
+FOLLOW_LOAD_SECONDS = 2.0
+"""How long a group joined waits for its history before it is read live without it."""
+
 Queued = Piece | str
 """A piece of notifications, or a whole frame of another kind (a state change)."""
 
@@ -154,7 +157,11 @@ class Fanout:
                 await self._halt(self._tasks[:1])
             positions = None
             if self._positions is not None:  # else the first load reads them all
-                await self.history.load(streams)
+                try:
+                    await self.history.load(streams, retry_for=FOLLOW_LOAD_SECONDS)
+                except BrokerUnavailable as err:  # live delivery must not wait for the past
+                    log.warning("could not load the history of %s (%s); reading them live",
+                                ", ".join(streams), err)
                 positions = self._positions.restricted(streams)
             self.reader = StreamReader(self.client, streams, positions, decoder=self.decoder,
                                        block_ms=self.reader.block_ms)

@@ -55,11 +55,12 @@ class History:
 
     # --- loading ---------------------------------------------------------------------------
 
-    async def load(self, streams: Sequence[str]) -> Cursor:
+    async def load(self, streams: Sequence[str], *, retry_for: float | None = None) -> Cursor:
         """Read the streams of ``streams`` not read yet whole (forgetting those no longer in
         it) and the owner's state, retrying until Redis answers; return where each newly read
-        stream ends, for the live reader to carry on from."""
-        backoff = Backoff(cap=5.0)
+        stream ends, for the live reader to carry on from. Past ``retry_for`` seconds (None:
+        never), raises ``BrokerUnavailable``."""
+        backoff = Backoff(cap=5.0, give_up_after=retry_for)
         while True:
             try:
                 return await self._load(streams)
