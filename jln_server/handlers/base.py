@@ -34,6 +34,8 @@ READY_TIMEOUT = 3.0
 
 _ALWAYS = frozenset({"token", "_xsrf"})  # what jupyter_server itself may put in a query
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+_CACHE_BUSTER = re.compile(r"[0-9]+")
+"""JupyterLab's ServerConnection appends ``?<timestamp>`` to every GET."""
 _STATUS: dict[type[Exception], int] = {TooLarge: 413, ValidationError: 400, NotFound: 404,
                                        Forbidden: 403, RateLimited: 429, BrokerRefused: 502,
                                        BrokerUnavailable: 503}
@@ -123,7 +125,8 @@ class BaseHandler(APIHandler):
     def allow_arguments(self, names: frozenset[str] | set[str]) -> None:
         """Refuse a query argument the endpoint does not know: a misspelt filter must not
         quietly list everything."""
-        unknown = sorted(set(self.request.arguments) - names - _ALWAYS)
+        unknown = sorted(name for name in set(self.request.arguments) - names - _ALWAYS
+                         if not _CACHE_BUSTER.fullmatch(name))
         if unknown:
             raise Failure(400, f"{unknown[0]}: unknown argument (known: "
                                f"{', '.join(sorted(names))})", unknown[0])

@@ -327,3 +327,16 @@ async def test_a_notification_arriving_during_an_inbox_read_is_not_returned_twic
 
     ids = [item["id"] for item in first["notifications"] + second["notifications"]]
     assert len(ids) == 1
+
+
+@pytest.mark.asyncio
+async def test_the_inbox_takes_jupyterlabs_cache_buster_but_refuses_a_misspelt_filter(
+        jp_fetch: Fetch) -> None:
+    await publish(jp_fetch, {"message": "hello"})
+
+    busted = await poll(jp_fetch, **{"1795590323234": ""})
+    code, answer, _ = await call(jp_fetch, "GET", "jln", "api", "notifications",
+                                 params={"typ": "error"})
+
+    assert [item["message"] for item in busted["notifications"]] == ["hello"]
+    assert (code, answer["field"]) == (400, "typ")
