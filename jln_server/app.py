@@ -7,7 +7,6 @@ can be set in ``jupyter_server_config.py`` (``c.JLN.redis_url = ...``) or on the
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 from typing import Any
@@ -124,15 +123,10 @@ class JLN(ExtensionApp):
         self.handlers.extend(routes(self.service))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        self.service.fanout.start()
-        self._tidying = asyncio.create_task(self.service.keep_tidy(), name="jln-retention")
+        self.service.start()
 
     async def stop_extension(self) -> None:
-        tidying = getattr(self, "_tidying", None)
-        if tidying:
-            tidying.cancel()
-        await self.service.fanout.stop()
-        await self.service.publisher.close()
+        await self.service.stop()
 
 
 main = JLN.launch_instance

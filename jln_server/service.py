@@ -64,6 +64,18 @@ class NotifyService:
         self.limiter = limiter
         self.poll_interval = poll_interval
         self.counters = Counters()
+        self._tidying: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start reading (the fan-out) and the retention sweeps; the loop must be running."""
+        self.fanout.start()
+        self._tidying = asyncio.create_task(self.keep_tidy(), name="jln-retention")
+
+    async def stop(self) -> None:
+        if self._tidying:
+            self._tidying.cancel()
+        await self.fanout.stop()
+        await self.publisher.close()
 
     async def learn_groups(self, hub_user: Mapping[str, Any]) -> None:
         """Under JupyterHub the owner's groups arrive with each of the owner's requests: read
