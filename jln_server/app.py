@@ -11,10 +11,12 @@ import logging
 import os
 from typing import Any
 
+from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 
 from jln_broker.connection import async_client, redact, scheme_of
+from jln_broker.embedded import EmbeddedStore
 from jln_broker.history import History
 from jln_broker.model import Limits
 from jln_broker.protocol import StreamNames
@@ -35,10 +37,11 @@ class JLN(ExtensionApp):
 
     name = "jln_server"
     load_other_extensions = True
+    embedded: EmbeddedStore | None = None
 
     redis_url = Unicode(
         help="""Broker URL: redis://, rediss:// or unix:// for a Redis server, or memory:// for
-        the embedded in-process broker (single server, nothing kept across restarts).
+        the embedded in-process broker (single server, kept in JLN.embedded_path).
         Defaults to the JLN_URL environment variable, else memory://.""",
     ).tag(config=True)
     prefix = Unicode("jln", help="Prefix of the Redis stream keys (jln:broadcast, ...).").tag(
@@ -78,10 +81,24 @@ class JLN(ExtensionApp):
     groups = List(
         Unicode(), help="""Groups whose notifications this server also shows, where the
         identity provider supplies none.""").tag(config=True)
+    embedded_path = Unicode(
+        help="""File the embedded memory:// broker is kept in, so notifications and read state
+        outlive a restart (unused with a Redis URL). Default: jln/embedded-broker.msgpack in
+        the Jupyter data directory. A damaged file is moved aside to <file>.corrupt-<time>.
+        One server at a time keeps a file: a second server given the same one keeps nothing.""",
+    ).tag(config=True)
+    embedded_save_interval = Float(
+        1.0, help="""Seconds between two saves of the embedded broker, made only when something
+        changed. A clean shutdown saves everything; a crash (kill -9, power loss) loses what
+        changed in at most this long. 0 saves only at shutdown.""").tag(config=True)
 
     @default("redis_url")
     def _default_redis_url(self) -> str:
         return os.environ.get("JLN_URL", "memory://")
+
+    @default("embedded_path")
+    def _default_embedded_path(self) -> str:
+        return os.path.join(jupyter_data_dir(), "jln", "embedded-broker.msgpack")
 
     @default("publisher_secret")
     def _default_publisher_secret(self) -> str:
@@ -100,6 +117,7 @@ class JLN(ExtensionApp):
 
     def initialize_settings(self) -> None:
         _log_like(self.log)
+        self.embedded = self._load_embedded()  # before any client reads the broker
         owner = find_owner(self.user, self.groups)
         names = StreamNames(self.prefix)
         limits = Limits(max_message_chars=self.max_message_chars)
@@ -119,14 +137,27 @@ class JLN(ExtensionApp):
         self.log.info("JLN: notifications for %s from %s (%s)", owner.name,
                       redact(self.redis_url), ", ".join(fanout.streams))
 
+    def _load_embedded(self) -> EmbeddedStore | None:
+        """The memory:// broker's file, loaded; None with a Redis URL."""
+        if scheme_of(self.redis_url) != "memory":
+            return None
+        store = EmbeddedStore(self.redis_url, self.embedded_path,
+                              interval=self.embedded_save_interval)
+        store.load()
+        return store
+
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.service))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.service.start()
+        if self.embedded:
+            self.embedded.start()
 
     async def stop_extension(self) -> None:
         await self.service.stop()
+        if self.embedded:  # after the fan-out: nothing writes any more
+            await self.embedded.stop()
 
 
 main = JLN.launch_instance
