@@ -10,7 +10,14 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from jln_broker.errors import ValidationError
-from jln_broker.history import FILTER_NAMES, Change, Filters, PageCursor, parse_filters
+from jln_broker.history import (
+    FILTER_NAMES,
+    NO_FILTERS,
+    Change,
+    Filters,
+    PageCursor,
+    parse_filters,
+)
 from jln_broker.protocol import Cursor
 
 from .. import wire
@@ -170,11 +177,12 @@ def not_in_inbox(notification_id: str) -> Failure:
 
 def parse_state_request(body: Mapping[str, Any]
                         ) -> tuple[list[str] | None, Change, Filters]:
-    """``{"ids": [...]}`` or ``{"all": true, <filters>}``, with ``read``, ``saved`` and/or
-    ``dismissed`` as booleans."""
-    known = {"ids", "all", "read", "saved", "dismissed"} | FILTER_NAMES
-    if unknown := sorted(set(body) - known):
-        raise ValidationError(unknown[0], f"unknown field (known: {', '.join(sorted(known))})")
+    """``{"ids": [...]}`` or ``{"all": true, "filters": {<list filters>}}``, with ``read``,
+    ``saved`` and/or ``dismissed`` as booleans. The filters are nested because ``read`` and
+    ``saved`` are both a change and a filter (mark read all that are unread)."""
+    known = ("ids", "all", "filters", "read", "saved", "dismissed")
+    if unknown := sorted(set(body) - set(known)):
+        raise ValidationError(unknown[0], f"unknown field (known: {', '.join(known)})")
     parts = {name: body[name] for name in ("read", "saved", "dismissed") if name in body}
     for name, value in parts.items():
         if not isinstance(value, bool):
@@ -182,19 +190,32 @@ def parse_state_request(body: Mapping[str, Any]
     if not parts:
         raise ValidationError("read", "one of read, saved or dismissed is needed")
     change = Change(**parts)
-    if body.get("all") is not None:
+    if "all" in body:
         if body["all"] is not True or "ids" in body:
             raise ValidationError("all", "must be true, and not given with ids")
-        return None, change, parse_filters(_as_query(body))
-    if set(body) & FILTER_NAMES:
-        raise ValidationError(sorted(set(body) & FILTER_NAMES)[0], "filters go with all: true")
+        return None, change, _filters(body.get("filters", {}))
+    if "filters" in body:
+        raise ValidationError("filters", "go with all: true")
     ids = body.get("ids")
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         raise ValidationError("ids", "must be a non-empty list of notification ids "
                                      "(or give all: true)")
     if len(ids) > MAX_IDS:
         raise ValidationError("ids", f"has {len(ids)} ids; the limit is {MAX_IDS}")
-    return ids, change, Filters()
+    return ids, change, NO_FILTERS
+
+
+def _filters(given: Any) -> Filters:
+    """The list's filters, given as a JSON object, read as ``parse_filters`` reads a query."""
+    if not isinstance(given, dict):
+        raise ValidationError("filters", "must be an object of the list's filters")
+    if unknown := sorted(set(given) - FILTER_NAMES, key=str):
+        raise ValidationError(f"filters.{unknown[0]}", "unknown filter (known: "
+                                                       f"{', '.join(sorted(FILTER_NAMES))})")
+    try:
+        return parse_filters(_as_query(given))
+    except ValidationError as err:
+        raise ValidationError(f"filters.{err.field}", err.problem) from None
 
 
 def _as_query(body: Mapping[str, Any]) -> dict[str, Sequence[str]]:
@@ -202,4 +223,4 @@ def _as_query(body: Mapping[str, Any]) -> dict[str, Sequence[str]]:
     def text(value: Any) -> str:
         return str(value).lower() if isinstance(value, bool) else str(value)
     return {name: [text(v) for v in value] if isinstance(value, list) else [text(value)]
-            for name, value in body.items() if name in FILTER_NAMES}
+            for name, value in body.items()}
