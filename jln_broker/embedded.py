@@ -32,7 +32,7 @@ from typing import Any
 import msgpack
 import redis
 
-from .connection import _memory_server, redact, scheme_of
+from .connection import kind, memory_server, redact
 from .errors import JLNError
 
 log = logging.getLogger("jln.embedded")
@@ -62,7 +62,7 @@ class EmbeddedStore:
     """Keeps the ``memory://`` broker named by ``url`` in the file ``path``."""
 
     def __init__(self, url: str, path: str | os.PathLike[str], *, interval: float = 1.0) -> None:
-        if scheme_of(url) != "memory":
+        if kind(url) != "memory":
             raise ValueError(f"only a memory:// broker is kept in a file, not {redact(url)}")
         self.url = url
         self.path = Path(path)
@@ -70,7 +70,7 @@ class EmbeddedStore:
         self.active = True
         """False when the file is not ours to write (another process holds it, or a damaged
         file could not be moved aside): then nothing is saved."""
-        self._server = _memory_server(url)
+        self._server = memory_server(url)
         self._db = self._server.dbs[0]
         self._changes = 0
         self._saved = 0
@@ -145,8 +145,8 @@ class EmbeddedStore:
         now = _now_ms()
         live = [r for r in records if r[2] is None or r[2] > now]
         pipe = self._client().pipeline(transaction=False)
-        for kind, key, expire_at, data in live:
-            _queue_restore(pipe, kind, key, data)
+        for key_kind, key, expire_at, data in live:
+            _queue_restore(pipe, key_kind, key, data)
             if expire_at is not None:
                 pipe.pexpireat(key, expire_at)
         pipe.execute()

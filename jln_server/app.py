@@ -15,7 +15,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 
-from jln_broker.connection import async_client, redact, scheme_of
+from jln_broker.connection import async_client, kind, redact
 from jln_broker.embedded import EmbeddedStore
 from jln_broker.history import History
 from jln_broker.model import Limits
@@ -108,10 +108,10 @@ class JLN(ExtensionApp):
     def _check_redis_url(self, proposal: dict[str, Any]) -> str:
         url: str = proposal["value"]
         try:
-            scheme = scheme_of(url)
+            reaches = kind(url)
         except ValueError as err:
             raise TraitError(str(err)) from None
-        if scheme in ("http", "https"):
+        if reaches == "http":
             raise TraitError(f"JLN.redis_url must be a Redis or memory:// URL, not {url!r}")
         return url
 
@@ -139,7 +139,7 @@ class JLN(ExtensionApp):
 
     def _load_embedded(self) -> EmbeddedStore | None:
         """The memory:// broker's file, loaded; None with a Redis URL."""
-        if scheme_of(self.redis_url) != "memory":
+        if kind(self.redis_url) != "memory":
             return None
         store = EmbeddedStore(self.redis_url, self.embedded_path,
                               interval=self.embedded_save_interval)
