@@ -27,16 +27,19 @@ if TYPE_CHECKING:
 
 NotificationLike = Notification | Mapping[str, Any]
 
-_SNAKE_TO_WIRE = {"auto_close": "autoClose", "expires_at": "expiresAt"}
+_SNAKE_TO_WIRE = {"auto_close": "autoClose", "expires_at": "expiresAt",
+                  "not_before": "notBefore", "exclude_users": "excludeUsers"}
 
 
 def notification_from(message: str, fields: Mapping[str, Any],
                       limits: Limits = DEFAULT_LIMITS) -> Notification:
     """Build a notification from Python-style keyword arguments (``auto_close=False``,
-    ``expires_at=datetime``, ``users=["ada"]``)."""
+    ``expires_at=datetime``, ``not_before=datetime``, ``users=["ada"]``,
+    ``exclude_users=["ada"]``)."""
     raw: dict[str, Any] = {_SNAKE_TO_WIRE.get(k, k): v for k, v in fields.items()}
-    if isinstance(raw.get("expiresAt"), datetime):
-        raw["expiresAt"] = raw["expiresAt"].isoformat()
+    for name in ("expiresAt", "notBefore"):
+        if isinstance(raw.get(name), datetime):
+            raw[name] = raw[name].isoformat()
     return validate({"message": message, **raw}, limits)
 
 

@@ -19,6 +19,7 @@ from jln_broker.history import (
     parse_filters,
 )
 from jln_broker.protocol import Cursor
+from jln_broker.receipts import read_receipts
 
 from .. import wire
 from .base import READY_TIMEOUT, BaseHandler, Failure, http_errors
@@ -163,8 +164,6 @@ class ReceiptsHandler(BaseHandler):
         audience = stream[len(names.prefix) + len(scope) + 2:]
         users = [audience] if scope == "user" else []
         groups = [audience] if scope == "group" else []
-        from jln_broker.receipts import read_receipts  # TEMP until receipts.py lands
-
         with http_errors():
             self.service.policy.check(users, groups, self.current_user, self.secret)
             receipts = await read_receipts(self.service.history.client, names, notification_id)
