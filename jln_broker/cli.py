@@ -30,7 +30,7 @@ from redis.exceptions import RedisError
 
 from .backoff import Backoff
 from .connection import HTTP_SCHEMES, async_client, scheme_of
-from .discovery import find_server
+from .discovery import URL_ENV, default_broker
 from .errors import JLNError, PublishRejected, ValidationError
 from .http import NOTIFICATIONS_PATH, ServerAPI
 from .model import validate
@@ -39,7 +39,6 @@ from .publisher import Publisher
 from .reader import StreamReader
 
 EXIT_OK, EXIT_BROKER, EXIT_INVALID = 0, 1, 2
-URL_ENV = "JLN_URL"
 POLL_SECONDS = 1.0
 
 Record = dict[str, Any]
@@ -251,11 +250,7 @@ def _as_text(record: Record) -> str:
 
 def _broker(args: argparse.Namespace) -> tuple[str, str | None]:
     """The URL to use and the token for it: ``--url``, ``$JLN_URL``, else the running server."""
-    url = args.url or os.environ.get(URL_ENV)
-    if url:
-        return url, args.token
-    base, token = find_server()
-    return base, args.token or token
+    return default_broker(args.url, args.token)
 
 
 def _parser() -> argparse.ArgumentParser:

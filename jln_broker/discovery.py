@@ -19,6 +19,18 @@ from .http import STATUS_PATH, ServerAPI
 
 STATUS_TIMEOUT = 2.0
 """Seconds to wait for a server's status: a live local server answers at once."""
+URL_ENV = "JLN_URL"
+
+
+def default_broker(url: str | None = None, token: str | None = None
+                   ) -> tuple[str, str | None]:
+    """The broker to use and the token for it: ``url`` if given, else ``$JLN_URL``, else the
+    Jupyter server running on this machine (never a private in-process store nobody reads)."""
+    url = url or os.environ.get(URL_ENV)
+    if url:
+        return url, token
+    base, found = find_server()
+    return base, token or found
 
 
 def runtime_dir() -> Path:
@@ -59,8 +71,8 @@ def find_server() -> tuple[str, str | None]:
         if has_jln(info):
             return str(info["url"]), info.get("token") or None
     raise BrokerUnavailable(f"no running Jupyter server with jln_server found on this machine "
-                            f"(looked in {directory}); start one with `jupyter lab`, or pass "
-                            f"--url")
+                            f"(looked in {directory}); start one with `jupyter lab`, or give a "
+                            f"broker URL (--url, ${URL_ENV}, or the publisher's url)")
 
 
 def _mtime(path: Path) -> float:

@@ -28,6 +28,7 @@ log = logging.getLogger("jln.http")
 NOTIFICATIONS_PATH = "jln/api/notifications"
 """POST publishes (201 with the ids); GET is the polling feed."""
 STATUS_PATH = "jln/api/status"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN")
 """Where a token is found when none is given, in this order: JupyterHub's, then a plain server's."""
 SECRET_ENV = "JLN_SECRET"
@@ -82,14 +83,16 @@ class ServerAPI:
         return self.base + path + (f"?{urlencode(query)}" if query else "")
 
     def call(self, method: str, path: str, *, body: Any = None,
-             query: dict[str, str] | None = None) -> tuple[int, Any]:
+             query: dict[str, str] | None = None,
+             headers: dict[str, str] | None = None) -> tuple[int, Any]:
         """One request; returns the status and the JSON answer.
 
         Raises ``BrokerUnavailable`` when the server cannot be reached or answers 502-504 (worth
         retrying), and the ``JLNError`` its error answer stands for otherwise.
         """
         url = self.url(path, query)
-        request = urllib.request.Request(url, method=method, headers=self._headers(body),
+        request = urllib.request.Request(url, method=method,
+                                         headers={**self._headers(body), **(headers or {})},
                                          data=None if body is None else json.dumps(body).encode())
         try:
             with _opener.open(request, timeout=self.timeout) as response:
@@ -102,12 +105,13 @@ class ServerAPI:
             raise BrokerUnavailable(f"{redact(url)}: {err}") from None
 
     def call_retrying(self, method: str, path: str, backoff: Backoff, *, body: Any = None,
-                      query: dict[str, str] | None = None) -> tuple[int, Any]:
+                      query: dict[str, str] | None = None,
+                      headers: dict[str, str] | None = None) -> tuple[int, Any]:
         """``call``, sleeping between attempts while the server is unavailable, until
         ``backoff`` gives up."""
         while True:
             try:
-                return self.call(method, path, body=body, query=query)
+                return self.call(method, path, body=body, query=query, headers=headers)
             except BrokerUnavailable as err:
                 if backoff.attempts == 0:  # say why we wait, once
                     log.warning("%s; retrying", err)
@@ -164,11 +168,14 @@ class HttpTransport:
         self.api = ServerAPI(url, token, secret)
         self.retry_for = retry_for
 
-    def post(self, notification: Notification) -> list[str]:
-        """Publish one notification; returns its ids (``<stream>/<entry-id>``)."""
+    def post(self, notification: Notification, idempotency_key: str | None = None
+             ) -> list[str]:
+        """Publish one notification; returns its ids (``<stream>/<entry-id>``). With a key,
+        a retry after a lost answer writes nothing twice."""
         status, answer = self.api.call_retrying(
             "POST", NOTIFICATIONS_PATH, Backoff(give_up_after=self.retry_for),
-            body=notification.to_dict(audience=True))
+            body=notification.to_dict(audience=True),
+            headers={IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None)
         ids = answer.get("ids") if isinstance(answer, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise PublishRejected(status, "the answer holds no ids; is jln_server enabled on "

@@ -1,26 +1,30 @@
 """Publishing: ``Publisher`` (blocking) and ``AsyncPublisher`` (asyncio), both made from a URL.
 
-Against Redis (``redis://``, ``rediss://``, ``unix://``, ``memory://``) a batch is one
-MULTI/EXEC transaction: every target stream of every notification gets its entry, or none does,
-in one round trip. Against a Jupyter server (``http(s)://``) it is a POST to its ingest endpoint.
-Connection failures are retried with backoff for ``retry_for`` seconds, then raise
-``BrokerUnavailable``.
+Against Redis (``redis://``, ``rediss://``, ``unix://``, ``memory://``) a batch is one Lua
+script: it checks that every target key is a stream (or absent) before writing anything, then
+adds every entry, in one round trip; all or nothing. Each call carries an idempotency key, the
+caller's (kept 24 h) or one of its own (kept while it may retry): a key already used answers
+the first call's ids and writes nothing, so a retry after a lost reply never writes twice.
+Against a Jupyter server (``http(s)://``) it is a POST to its ingest endpoint. Connection
+failures are retried with backoff for ``retry_for`` seconds, then raise ``BrokerUnavailable``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .backoff import REFUSED, RETRYABLE, Backoff
-from .connection import HTTP_SCHEMES, async_client, scheme_of, sync_client
-from .errors import BrokerRefused
+from .connection import async_client, kind, sync_client
+from .errors import BrokerRefused, ValidationError
 from .model import DEFAULT_LIMITS, Limits, Notification, validate
-from .protocol import StreamNames, encode_entry
+from .protocol import PAYLOAD_FIELD, StreamNames, encode_entry
 
 if TYPE_CHECKING:
     from .http import HttpTransport
@@ -47,35 +51,91 @@ def _checked(items: Iterable[NotificationLike], limits: Limits) -> list[Notifica
     return [n if isinstance(n, Notification) else validate(n, limits) for n in items]
 
 
+IDEMPOTENCY_TTL_MS = 86_400_000
+"""How long a caller's idempotency key is remembered: 24 h."""
+_IDEMPOTENCY_KEY = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
+
+PUBLISH_LUA = """
+local done = redis.call('GET', KEYS[1])
+if done then return done end
+for i = 2, #KEYS do
+  local kind = redis.call('TYPE', KEYS[i])['ok']
+  if kind ~= 'stream' and kind ~= 'none' then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. kind ..
+                             ', not a stream: nothing was written')
+  end
+end
+local payloads = tonumber(ARGV[3])
+local written = {}
+for i = 2, #KEYS do
+  local which = tonumber(ARGV[3 + payloads + i - 1])
+  local id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'p', ARGV[3 + which])
+  written[i - 1] = which .. ' ' .. KEYS[i] .. '/' .. id
+end
+done = table.concat(written, '\\n')
+redis.call('SET', KEYS[1], done, 'PX', ARGV[1])
+return done
+"""
+"""KEYS: the idempotency key, then one target stream per entry. ARGV: how long to remember the
+key (ms), MAXLEN, the number of payloads, the payloads, then each entry's payload number. The
+answer (and what the key remembers): one line per entry, ``<notification number> <id>``."""
+
+
+def checked_idempotency_key(key: str | None) -> str | None:
+    """A caller's key: 1 to 200 characters, no whitespace or control characters."""
+    if key is not None and (not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key)):
+        raise ValidationError("idempotencyKey", "must be 1 to 200 characters without spaces "
+                                                f"or control characters, not {key!r:.60}")
+    return key
+
+
 @dataclass(frozen=True)
 class _Batch:
-    """Notifications planned onto their streams; turns EXEC's flat reply back into ids."""
+    """Notifications planned onto their streams, as the publish script's keys and arguments;
+    turns its answer back into each notification's ids."""
 
     names: StreamNames
     maxlen: int
     notifications: Sequence[Notification]
 
-    def queue_on(self, pipe: Any) -> Any:
-        for notification in self.notifications:
-            fields = encode_entry(notification)
+    def script_call(self, idempotency_key: str | None, retry_for: float
+                    ) -> tuple[list[str], list[Any]]:
+        """(keys, args): the caller's key kept 24 h, else a key of our own kept while we may
+        still retry."""
+        if idempotency_key is None:
+            key, ttl = f"auto:{uuid.uuid4().hex}", int((retry_for + 60) * 1000)
+        else:
+            key, ttl = idempotency_key, IDEMPOTENCY_TTL_MS
+        keys, which = [self.names.idempotency(key)], []
+        for number, notification in enumerate(self.notifications, 1):
             for stream in self.names.targets(notification):
-                pipe.xadd(stream, fields, maxlen=self.maxlen, approximate=True)
-        return pipe
+                keys.append(stream)
+                which.append(number)
+        payloads = [encode_entry(n)[PAYLOAD_FIELD] for n in self.notifications]
+        return keys, [ttl, self.maxlen, len(payloads), *payloads, *which]
 
-    def ids(self, replies: Sequence[bytes | str]) -> list[list[str]]:
-        flat = iter(r.decode() if isinstance(r, bytes) else r for r in replies)
-        return [[f"{stream}/{next(flat)}" for stream in self.names.targets(n)]
-                for n in self.notifications]
+    def ids(self, answer: bytes | str) -> list[list[str]]:
+        out: list[list[str]] = [[] for _ in self.notifications]
+        text = answer.decode() if isinstance(answer, bytes) else answer
+        for line in filter(None, text.split("\n")):
+            number, _, notification_id = line.partition(" ")
+            if 0 < int(number) <= len(out):
+                out[int(number) - 1].append(notification_id)
+        return out
 
 
 class _Options:
     """What both publishers are configured with."""
 
-    def __init__(self, url: str, *, prefix: str = "jln", maxlen: int = 10_000,
+    def __init__(self, url: str | None = None, *, prefix: str = "jln", maxlen: int = 10_000,
                  limits: Limits = DEFAULT_LIMITS, retry_for: float = 10.0,
                  token: str | None = None, secret: str | None = None) -> None:
+        if url is None:
+            from .discovery import default_broker  # reads Jupyter's runtime files
+
+            url, token = default_broker(None, token)
         self.url = url
-        self.scheme = scheme_of(url)
+        self.kind = kind(url)
         self.names = StreamNames(prefix)
         self.maxlen = maxlen
         self.limits = limits
@@ -86,7 +146,7 @@ class _Options:
 
     def _http_transport(self) -> HttpTransport | None:
         """Through a Jupyter server's REST ingest, for an http(s) URL; else None (Redis)."""
-        if self.scheme not in HTTP_SCHEMES:
+        if self.kind != "http":
             return None
         from .http import HttpTransport  # urllib and friends only when needed
 
@@ -101,26 +161,35 @@ class Publisher(_Options):
 
     >>> with Publisher("redis://localhost:6379/0") as pub:
     ...     pub.publish("Training done", type="success", users=["ada"])
+
+    Without a URL: ``$JLN_URL``, else the Jupyter server running on this machine.
     """
 
-    def __init__(self, url: str = "memory://", **options: Any) -> None:
+    def __init__(self, url: str | None = None, **options: Any) -> None:
         super().__init__(url, **options)
         self._redis = None if self._http else sync_client(self.url)
+        self._script = self._redis.register_script(PUBLISH_LUA) if self._redis else None
 
-    def publish(self, message: str, **fields: Any) -> list[str]:
+    def publish(self, message: str, *, idempotency_key: str | None = None,
+                **fields: Any) -> list[str]:
         """Publish one notification; returns its id on each target stream."""
-        return self.publish_many([notification_from(message, fields, self.limits)])[0]
+        return self.publish_many([notification_from(message, fields, self.limits)],
+                                 idempotency_key=idempotency_key)[0]
 
-    def publish_many(self, notifications: Iterable[NotificationLike]) -> list[list[str]]:
-        """Publish many in one MULTI/EXEC round trip; returns each one's ids."""
+    def publish_many(self, notifications: Iterable[NotificationLike], *,
+                     idempotency_key: str | None = None) -> list[list[str]]:
+        """Publish many in one round trip, all or nothing; returns each one's ids."""
         batch = self.batch(notifications)
+        key = checked_idempotency_key(idempotency_key)
         if self._http:
-            return [self._http.post(n) for n in batch.notifications]
-        assert self._redis is not None
+            return [self._http.post(n, per_item(key, i))
+                    for i, n in enumerate(batch.notifications)]
+        assert self._script is not None
+        keys, args = batch.script_call(key, self.retry_for)
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
-                return batch.ids(batch.queue_on(self._redis.pipeline()).execute())
+                return batch.ids(self._script(keys=keys, args=args))
             except RETRYABLE as err:
                 time.sleep(backoff.next_delay(err))
             except REFUSED as err:
@@ -142,27 +211,36 @@ class AsyncPublisher(_Options):
 
     >>> async with AsyncPublisher("redis://localhost:6379/0") as pub:
     ...     await pub.publish("Job 42 started", type="in-progress", key="job-42")
+
+    Without a URL: ``$JLN_URL``, else the Jupyter server running on this machine.
     """
 
-    def __init__(self, url: str = "memory://", **options: Any) -> None:
+    def __init__(self, url: str | None = None, **options: Any) -> None:
         super().__init__(url, **options)
         self._redis = None if self._http else async_client(self.url)
+        self._script = self._redis.register_script(PUBLISH_LUA) if self._redis else None
 
-    async def publish(self, message: str, **fields: Any) -> list[str]:
+    async def publish(self, message: str, *, idempotency_key: str | None = None,
+                      **fields: Any) -> list[str]:
         """Publish one notification; returns its id on each target stream."""
-        return (await self.publish_many([notification_from(message, fields, self.limits)]))[0]
+        return (await self.publish_many([notification_from(message, fields, self.limits)],
+                                        idempotency_key=idempotency_key))[0]
 
-    async def publish_many(self, notifications: Iterable[NotificationLike]) -> list[list[str]]:
-        """Publish many in one MULTI/EXEC round trip; returns each one's ids."""
+    async def publish_many(self, notifications: Iterable[NotificationLike], *,
+                           idempotency_key: str | None = None) -> list[list[str]]:
+        """Publish many in one round trip, all or nothing; returns each one's ids."""
         batch = self.batch(notifications)
+        key = checked_idempotency_key(idempotency_key)
         if self._http:
             # urllib blocks; a thread keeps the caller's event loop free.
-            return [await asyncio.to_thread(self._http.post, n) for n in batch.notifications]
-        assert self._redis is not None
+            return [await asyncio.to_thread(self._http.post, n, per_item(key, i))
+                    for i, n in enumerate(batch.notifications)]
+        assert self._script is not None
+        keys, args = batch.script_call(key, self.retry_for)
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
-                return batch.ids(await batch.queue_on(self._redis.pipeline()).execute())
+                return batch.ids(await self._script(keys=keys, args=args))
             except RETRYABLE as err:
                 await asyncio.sleep(backoff.next_delay(err))
             except REFUSED as err:
@@ -177,6 +255,11 @@ class AsyncPublisher(_Options):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+def per_item(key: str | None, index: int) -> str | None:
+    """Through a Jupyter server each notification is its own request, with a key of its own."""
+    return None if key is None else f"{key}/{index}"
 
 
 def _reason(err: BaseException) -> str:

@@ -99,8 +99,8 @@ class NotifyService:
             notification.packed  # noqa: B018 (unstorable is a 400, before the rate limit counts)
             self.policy.check(notification.users, notification.groups, current_user, secret)
             self.limiter.take(requester)
-            extra = {"idempotency_key": idempotency_key} if idempotency_key else {}  # TEMP
-            ids = await self.publisher.publish_many([notification], **extra)
+            ids = await self.publisher.publish_many([notification],
+                                                    idempotency_key=idempotency_key)
         except Exception:
             self.counters.rejected += 1
             raise

@@ -20,6 +20,7 @@ from jln_broker.errors import (
     TooLarge,
     ValidationError,
 )
+from jln_broker.http import IDEMPOTENCY_HEADER
 
 from .. import wire
 from ..identity import Forbidden, hub_user
@@ -28,7 +29,6 @@ from ..service import NotifyService
 
 AUTH_RESOURCE = "jln"
 SECRET_HEADER = "X-JLN-Secret"
-IDEMPOTENCY_HEADER = "Idempotency-Key"
 READY_TIMEOUT = 3.0
 """Seconds a request waits for the owner's history to load (at start) before answering 503."""
 

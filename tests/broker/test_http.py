@@ -277,7 +277,8 @@ def test_find_server_says_where_it_looked(tmp_path: Path, monkeypatch: pytest.Mo
 
     assert str(raised.value) == (
         f"no running Jupyter server with jln_server found on this machine (looked in "
-        f"{tmp_path}); start one with `jupyter lab`, or pass --url")
+        f"{tmp_path}); start one with `jupyter lab`, or give a broker URL (--url, $JLN_URL, "
+        f"or the publisher's url)")
 
 
 # --- the CLI through a Jupyter server ---------------------------------------------------------

@@ -8,9 +8,10 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import redis
 
 from jln_broker import (
     AsyncPublisher,
@@ -87,7 +88,7 @@ def test_addressed_notification_gets_one_entry_per_user_and_group(broker_url: st
     assert {stored(broker_url, s)[0][1].message for s in streams} == {"Quota at 90%"}
 
 
-def test_multi_target_publish_is_one_transaction(redis_server: RedisServer,
+def test_multi_target_publish_is_one_script_call(redis_server: RedisServer,
                                                  redis_url: str) -> None:
     with Publisher(redis_url) as pub:
         pub.publish("warm up the connection")
@@ -95,7 +96,7 @@ def test_multi_target_publish_is_one_transaction(redis_server: RedisServer,
         ids = pub.publish("to three streams", users=["ada", "bob"], groups=["ml"])
 
     calls = dict(re.findall(r"cmdstat_(\w+):calls=(\d+)", redis_server.cli("INFO", "commandstats")))
-    assert (calls.get("multi"), calls.get("exec"), calls.get("xadd")) == ("1", "1", "3")
+    assert (calls.get("evalsha"), calls.get("xadd"), calls.get("multi")) == ("1", "3", None)
     assert len(ids) == 3
     assert ids == (ids_on(redis_url, "jln:user:ada") + ids_on(redis_url, "jln:user:bob")
                    + ids_on(redis_url, "jln:group:ml"))
@@ -235,3 +236,62 @@ async def test_async_unreachable_broker_raises_after_retry_for(closed_url: str) 
             await pub.publish("nobody listens")
 
     assert 0.45 <= time.monotonic() - started < 3.0
+
+
+def test_the_same_idempotency_key_answers_the_first_ids_and_writes_nothing(
+        broker_url: str) -> None:
+    with Publisher(broker_url) as pub:
+        first = pub.publish("deploy done", users=["ada"], groups=["ml"],
+                            idempotency_key="deploy-42")
+        again = pub.publish("deploy done", users=["ada"], groups=["ml"],
+                            idempotency_key="deploy-42")
+        other = pub.publish("deploy done", users=["ada"], idempotency_key="deploy-43")
+
+    assert again == first and len(first) == 2
+    assert len(ids_on(broker_url, "jln:user:ada")) == 2  # deploy-42 once, deploy-43 once
+    assert other[0] != first[0]
+
+
+def test_a_caller_key_is_kept_a_day_and_the_publishers_own_only_while_it_may_retry(
+        redis_url: str) -> None:
+    client = redis.Redis.from_url(redis_url)
+    with Publisher(redis_url, retry_for=5) as pub:
+        pub.publish("kept", idempotency_key="mine")
+        pub.publish("retry-safe")
+
+    keys = {k.decode(): client.pttl(k) for k in client.scan_iter("jln:idem:*")}
+    assert 86_000_000 < keys.pop("jln:idem:mine") <= 86_400_000
+    [own_ttl] = keys.values()
+    assert 0 < own_ttl <= 65_000
+
+
+@pytest.mark.parametrize("key", ["", "with space", "x" * 201, "tab\tin", 42])
+def test_a_bad_idempotency_key_is_refused_naming_the_field(memory_url: str, key: Any) -> None:
+    with Publisher(memory_url) as pub, pytest.raises(ValidationError) as refused:
+        pub.publish("never written", idempotency_key=key)
+    assert refused.value.field == "idempotencyKey"
+
+
+def test_a_wrong_type_target_fails_the_whole_batch_and_writes_nothing(broker_url: str) -> None:
+    client = sync_client(broker_url)
+    client.set("jln:group:ml", "not a stream")
+
+    with Publisher(broker_url) as pub, pytest.raises(BrokerRefused) as refused:
+        pub.publish_many([{"message": "first", "users": ["ada"]},
+                          {"message": "second", "groups": ["ml"]}])
+
+    assert "jln:group:ml" in str(refused.value) and "nothing was written" in str(refused.value)
+    assert client.xlen("jln:user:ada") == 0
+
+
+def test_running_the_same_call_again_after_a_lost_reply_writes_nothing_twice(
+        broker_url: str) -> None:
+    with Publisher(broker_url) as pub:
+        batch = pub.batch([{"message": "once", "users": ["ada"]}])
+        keys, args = batch.script_call(None, pub.retry_for)
+        assert pub._script is not None
+        first = batch.ids(pub._script(keys=keys, args=args))  # its reply was "lost"
+        retried = batch.ids(pub._script(keys=keys, args=args))
+
+    assert retried == first
+    assert len(ids_on(broker_url, "jln:user:ada")) == 1
