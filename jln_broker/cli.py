@@ -9,7 +9,8 @@ itself, or a Jupyter server's URL (``http(s)://``) to go through its JLN endpoin
 ``--url``, ``--token``), so scripts written for it keep working.
 
 Exit status: 0 done, 2 invalid input (the message names the field), 1 broker unreachable or
-notification rejected.
+notification rejected, 3 ``send --wait-read`` timed out with someone yet to read it (named on
+standard error).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -29,7 +31,7 @@ from typing import Any, NamedTuple
 from redis.exceptions import RedisError
 
 from .backoff import Backoff
-from .connection import HTTP_SCHEMES, async_client, scheme_of
+from .connection import async_client, kind
 from .discovery import URL_ENV, default_broker
 from .errors import JLNError, PublishRejected, ValidationError
 from .http import NOTIFICATIONS_PATH, ServerAPI
@@ -38,7 +40,8 @@ from .protocol import Cursor, StreamNames
 from .publisher import Publisher
 from .reader import StreamReader
 
-EXIT_OK, EXIT_BROKER, EXIT_INVALID = 0, 1, 2
+EXIT_OK, EXIT_BROKER, EXIT_INVALID, EXIT_UNREAD = 0, 1, 2, 3
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smh]?)")
 POLL_SECONDS = 1.0
 
 Record = dict[str, Any]
@@ -71,12 +74,30 @@ def _fail(message: str, status: int) -> int:
 def send(args: argparse.Namespace) -> int:
     """Validate first (no need to find a broker for a bad notification), then publish."""
     notification = validate(_wire_fields(args))
+    wait = _duration("--wait-read", args.wait_read)
     url, token = _broker(args)
     with Publisher(url, prefix=args.prefix, retry_for=args.retry_for, token=token,
                    secret=args.secret) as publisher:
-        ids = publisher.publish_many([notification])[0]
-    print(json.dumps({"ids": ids}) if args.json else "\n".join(ids))
+        ids = publisher.publish_many([notification],
+                                     idempotency_key=args.idempotency_key)[0]
+        print(json.dumps({"ids": ids}) if args.json else "\n".join(ids), flush=True)
+        if wait is None:
+            return EXIT_OK
+        receipts = publisher.wait_read(ids, wait)
+    unread = sorted({user for r in receipts.values() for user in r.unread})
+    if unread:
+        return _fail(f"not read after {args.wait_read} by: {', '.join(unread)}", EXIT_UNREAD)
     return EXIT_OK
+
+
+def _duration(flag: str, text: str | None) -> float | None:
+    """``90``, ``90s``, ``5m``, ``1h`` as seconds."""
+    if text is None:
+        return None
+    found = _DURATION.fullmatch(text.strip())
+    if not found:
+        raise ValidationError(flag, f"must be a duration such as 90, 90s, 5m or 1h, not {text!r}")
+    return float(found[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[found[2]]
 
 
 def _wire_fields(args: argparse.Namespace) -> Record:
@@ -85,7 +106,8 @@ def _wire_fields(args: argparse.Namespace) -> Record:
         "message": _message(args.message, args.message_option), "type": args.type,
         "autoClose": args.auto_close, "title": args.title, "origin": args.origin,
         "topic": args.topic, "link": args.link, "key": args.key,
-        "expiresAt": _timestamp(args.expires_at), "data": _json("data", args.data),
+        "expiresAt": _timestamp(args.expires_at), "notBefore": _timestamp(args.not_before),
+        "excludeUsers": args.exclude_users, "data": _json("data", args.data),
         "actions": _actions(args.actions, args.command, args.command_args) or None,
         "users": args.users, "groups": args.groups,
     }
@@ -99,7 +121,7 @@ def _message(positional: str | None, option: str | None) -> str | None:
 
 
 def _timestamp(value: str | None) -> int | str | None:
-    """``--expires-at`` takes milliseconds since the epoch or an ISO time."""
+    """``--expires-at`` and ``--not-before`` take milliseconds since the epoch or an ISO time."""
     return int(value) if value is not None and value.isascii() and value.isdigit() else value
 
 
@@ -164,7 +186,7 @@ def tail(args: argparse.Namespace) -> int:
     url, token = _broker(args)
     text = args.format == "text" or (args.format is None and sys.stdout.isatty())
     printer = _Printer(_as_text if text else json.dumps, args.count)
-    if scheme_of(url) in HTTP_SCHEMES:
+    if kind(url) == "http":
         if args.user or args.groups:
             raise ValidationError("--user", "a Jupyter server reads for the user it "
                                             "authenticates; --user and --group need a Redis URL")
@@ -300,7 +322,16 @@ def _send_parser(send_parser: argparse.ArgumentParser) -> None:
     add("--topic", help="what it is about (for example training)")
     add("--expires-at", metavar="ISO|MS",
         help="drop it unread after this time (ISO 8601 with a zone, or epoch milliseconds)")
+    add("--not-before", metavar="ISO|MS",
+        help="deliver it then, not now (ISO 8601 with a zone, or epoch milliseconds)")
+    add("--exclude-user", dest="exclude_users", action="append", metavar="NAME",
+        help="everyone in the audience but this user (repeatable)")
     add("--data", metavar="JSON", help="extra data, a JSON object")
+    add("--idempotency-key", metavar="KEY",
+        help="the same key within 24 h prints the first send's ids and sends nothing")
+    add("--wait-read", metavar="DURATION",
+        help="then wait until everyone targeted has read it (90, 90s, 5m, 1h); exit 3 naming "
+             "who has not")
     _broker_options(send_parser)
     add("--secret", help="the publishers' shared secret a Jupyter server may require "
         "(default: $JLN_SECRET)")

@@ -16,12 +16,13 @@ import time
 import urllib.error
 import urllib.request
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from .backoff import Backoff
 from .connection import redact
 from .errors import BrokerUnavailable, JLNError, PublishRejected, TooLarge, ValidationError
 from .model import Notification
+from .receipts import Receipts
 
 log = logging.getLogger("jln.http")
 
@@ -181,3 +182,13 @@ class HttpTransport:
             raise PublishRejected(status, "the answer holds no ids; is jln_server enabled on "
                                           "this Jupyter server?")
         return ids
+
+    def receipts(self, notification_id: str) -> Receipts:
+        """Who of its audience has read a notification, as the server knows it."""
+        path = f"{NOTIFICATIONS_PATH}/{quote(notification_id, safe='')}/receipts"
+        status, answer = self.api.call_retrying("GET", path,
+                                                Backoff(give_up_after=self.retry_for))
+        try:
+            return Receipts.from_dict(answer)
+        except ValueError as err:
+            raise PublishRejected(status, str(err)) from None

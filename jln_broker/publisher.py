@@ -25,6 +25,7 @@ from .connection import async_client, kind, sync_client
 from .errors import BrokerRefused, ValidationError
 from .model import DEFAULT_LIMITS, Limits, Notification, validate
 from .protocol import PAYLOAD_FIELD, StreamNames, encode_entry
+from .receipts import ReadWait, Receipts, read_receipts, read_receipts_sync
 
 if TYPE_CHECKING:
     from .http import HttpTransport
@@ -195,6 +196,22 @@ class Publisher(_Options):
             except REFUSED as err:
                 raise BrokerRefused(f"Redis refused the write: {_reason(err)}") from err
 
+    def wait_read(self, ids: Sequence[str], timeout: float) -> dict[str, Receipts]:
+        """Each id's receipts, once every target of every id has read it or ``timeout``
+        seconds have passed (then ``unread`` says who has not)."""
+        wait = ReadWait(timeout)
+        while True:
+            found = {i: self._receipts(i) for i in ids}
+            if wait.over(found):
+                return found
+            time.sleep(wait.pause())
+
+    def _receipts(self, notification_id: str) -> Receipts:
+        if self._http:
+            return self._http.receipts(notification_id)
+        assert self._redis is not None
+        return read_receipts_sync(self._redis, self.names, notification_id)
+
     def close(self) -> None:
         if self._redis:
             self._redis.close()
@@ -245,6 +262,22 @@ class AsyncPublisher(_Options):
                 await asyncio.sleep(backoff.next_delay(err))
             except REFUSED as err:
                 raise BrokerRefused(f"Redis refused the write: {_reason(err)}") from err
+
+    async def wait_read(self, ids: Sequence[str], timeout: float) -> dict[str, Receipts]:
+        """Each id's receipts, once every target of every id has read it or ``timeout``
+        seconds have passed (then ``unread`` says who has not)."""
+        wait = ReadWait(timeout)
+        while True:
+            found = {i: await self._receipts(i) for i in ids}
+            if wait.over(found):
+                return found
+            await asyncio.sleep(wait.pause())
+
+    async def _receipts(self, notification_id: str) -> Receipts:
+        if self._http:
+            return await asyncio.to_thread(self._http.receipts, notification_id)
+        assert self._redis is not None
+        return await read_receipts(self._redis, self.names, notification_id)
 
     async def close(self) -> None:
         if self._redis:

@@ -9,8 +9,9 @@ read once, so the blocking publisher and the asyncio server share the logic.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -40,6 +41,33 @@ class Receipts:
         return {"id": self.notification_id,
                 "read": [{"user": user, "readAt": at} for user, at in self.read],
                 "unread": [{"user": user} for user in self.unread]}
+
+    @classmethod
+    def from_dict(cls, answer: Any) -> Receipts:
+        """The receipts endpoint's answer, as a server sent it."""
+        try:
+            return cls(str(answer["id"]),
+                       [(str(r["user"]), r.get("readAt")) for r in answer["read"]],
+                       [str(u["user"]) for u in answer["unread"]])
+        except (KeyError, TypeError, AttributeError):
+            raise ValueError(f"not a receipts answer: {answer!r:.200}") from None
+
+
+@dataclass
+class ReadWait:
+    """How ``Publisher.wait_read`` polls: until every target of every id has read it, or the
+    time is up."""
+
+    timeout: float
+    every: float = 0.25
+    started: float = field(default_factory=time.monotonic)
+
+    def over(self, found: Mapping[str, Receipts]) -> bool:
+        return (all(r.everyone_read for r in found.values())
+                or time.monotonic() - self.started >= self.timeout)
+
+    def pause(self) -> float:
+        return max(0.0, min(self.every, self.timeout - (time.monotonic() - self.started)))
 
 
 @dataclass(frozen=True)

@@ -244,3 +244,57 @@ def test_ctrl_c_stops_tail_quietly(redis_url: str) -> None:
     assert tail.returncode == 0
     assert out == ""
     assert "Traceback" not in err
+
+
+def test_send_schedules_excludes_and_is_idempotent_by_key(redis_url: str) -> None:
+    args = ("send", "ml news", "--url", redis_url, "--group", "ml", "--exclude-user", "ada",
+            "--exclude-user", "bob", "--not-before", "2100-01-01T00:00:00Z",
+            "--idempotency-key", "news-7")
+
+    first, again = jln(*args), jln(*args)
+
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert first.stdout == again.stdout  # the first send's ids, nothing written twice
+    [(_, notification)] = stored(redis_url, "jln:group:ml")
+    assert notification.exclude_users == ("ada", "bob")
+    assert notification.not_before == 4102444800000
+
+
+def test_send_wait_read_returns_once_the_target_has_read_it(redis_url: str) -> None:
+    process = subprocess.Popen(
+        command("send", "your job is done", "--url", redis_url, "--user", "ada",
+                "--wait-read", "20s"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=clean_env())
+    assert process.stdout is not None
+    [notification_id] = [process.stdout.readline().strip()]  # printed before it waits
+    time.sleep(0.5)
+    with redis.Redis.from_url(redis_url) as client:
+        client.hset("jln:inbox:ada:read", notification_id, int(time.time() * 1000))
+    started = time.monotonic()
+
+    assert process.wait(timeout=30) == 0, process.stderr.read() if process.stderr else ""
+    assert time.monotonic() - started < 5
+
+
+def test_send_wait_read_exits_3_naming_who_has_not_read_it(redis_url: str) -> None:
+    with redis.Redis.from_url(redis_url) as client:
+        client.sadd("jln:readers:group:ml", "ada", "bob")
+    done = jln("send", "ml news", "--url", redis_url, "--group", "ml", "--wait-read", "1s")
+    [notification_id] = done.stdout.split()
+    with redis.Redis.from_url(redis_url) as client:
+        client.hset("jln:inbox:ada:read", notification_id, 1)
+    late = jln("send", "ml news 2", "--url", redis_url, "--group", "ml", "--wait-read", "0.5")
+
+    assert done.returncode == late.returncode == 3
+    assert done.stderr.strip().endswith("not read after 1s by: ada, bob")
+    assert "by: ada, bob" in late.stderr
+
+
+@pytest.mark.parametrize("duration", ["soon", "5 min", "-1", "1d"])
+def test_send_refuses_a_bad_wait_read_duration_before_sending(redis_url: str,
+                                                              duration: str) -> None:
+    done = jln("send", "x", "--url", redis_url, "--wait-read", duration)
+
+    assert done.returncode == 2
+    assert "--wait-read" in done.stderr
+    assert stored(redis_url, "jln:broadcast") == []
