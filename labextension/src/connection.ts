@@ -9,6 +9,7 @@ import {
   IDeliveredNotification,
   IHelloFrame,
   INotificationsFrame,
+  IStateFrame,
   parseFrame
 } from './model';
 import { FallbackPoller } from './poller';
@@ -71,6 +72,16 @@ export class ConnectionManager implements IDisposable {
    */
   get stateChanged(): ISignal<this, ConnectionManager.IState> {
     return this._stateChanged;
+  }
+
+  /**
+   * Emitted with every `state` frame: read, saved or dismissed changed for
+   * some notifications of the user's inbox (in this tab or another one).
+   *
+   * Not to be confused with `stateChanged`, the state of the connection.
+   */
+  get inboxStateChanged(): ISignal<this, IStateFrame> {
+    return this._inboxStateChanged;
   }
 
   /**
@@ -235,10 +246,16 @@ export class ConnectionManager implements IDisposable {
       console.warn('JLN: ignoring an unknown frame', data);
       return;
     }
-    if (frame.type === 'hello') {
-      this._onHello(socket, frame);
-    } else {
-      this._onNotificationsFrame(frame);
+    switch (frame.type) {
+      case 'hello':
+        this._onHello(socket, frame);
+        break;
+      case 'notifications':
+        this._onNotificationsFrame(frame);
+        break;
+      case 'state':
+        this._inboxStateChanged.emit(frame);
+        break;
     }
   }
 
@@ -457,6 +474,7 @@ export class ConnectionManager implements IDisposable {
   private _helloReceived = false;
   private _helloTimeoutMs: number;
   private _helloTimer: ReturnType<typeof setTimeout> | null = null;
+  private _inboxStateChanged = new Signal<this, IStateFrame>(this);
   private _nextDelayMs: number | null = null;
   private _notificationsReceived = new Signal<
     this,

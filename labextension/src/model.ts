@@ -105,6 +105,14 @@ export interface IDeliveredNotification {
    */
   readonly expiresAt?: number;
   /**
+   * Scheduled delivery: not shown before this time (server clock, ms).
+   */
+  readonly notBefore?: number;
+  /**
+   * Users of the audience who do not get the notification.
+   */
+  readonly excludeUsers?: ReadonlyArray<string>;
+  /**
    * Action buttons.
    */
   readonly actions?: ReadonlyArray<INotificationAction>;
@@ -112,13 +120,32 @@ export interface IDeliveredNotification {
    * Free data for other extensions.
    */
   readonly data?: ReadonlyJSONObject;
+  /**
+   * Whether this user has read it (`false` from servers that do not say).
+   */
+  readonly read: boolean;
+  /**
+   * Whether this user has saved it (`false` from servers that do not say).
+   */
+  readonly saved: boolean;
+  /**
+   * When this user read it (server clock, ms); `null` when unread or unknown.
+   */
+  readonly readAt: number | null;
 }
 
 /**
  * The first frame of every WebSocket connection.
  */
 export interface IHelloFrame {
+  /**
+   * The frame type.
+   */
   readonly type: 'hello';
+  /**
+   * The wire version of the server; `0` for servers older than the inbox.
+   */
+  readonly version: number;
   /**
    * The server's cursor at connection time.
    */
@@ -135,12 +162,19 @@ export interface IHelloFrame {
    * The user the server identified.
    */
   readonly user: string;
+  /**
+   * How many notifications of the inbox are unread (`0` from old servers).
+   */
+  readonly unread: number;
 }
 
 /**
  * A batch of notifications (replay or live).
  */
 export interface INotificationsFrame {
+  /**
+   * The frame type.
+   */
   readonly type: 'notifications';
   /**
    * The notifications, oldest first.
@@ -157,9 +191,51 @@ export interface INotificationsFrame {
 }
 
 /**
+ * The read, saved or dismissed state of notifications changed, in this tab or
+ * another one of the same user.
+ */
+export interface IStateFrame {
+  /**
+   * The frame type.
+   */
+  readonly type: 'state';
+  /**
+   * The ids whose state changed.
+   */
+  readonly ids: ReadonlyArray<string>;
+  /**
+   * Present and `true` when the change was asked for every notification
+   * matching some filters rather than for a list of ids.
+   */
+  readonly all?: boolean;
+  /**
+   * The new read state, when it changed.
+   */
+  readonly read?: boolean;
+  /**
+   * The new saved state, when it changed.
+   */
+  readonly saved?: boolean;
+  /**
+   * Present and `true` when the notifications were dismissed (and so read).
+   */
+  readonly dismissed?: boolean;
+  /**
+   * How many notifications of the inbox are unread after the change.
+   */
+  readonly unread: number;
+}
+
+/**
  * A frame the server sends over the WebSocket.
  */
-export type ServerFrame = IHelloFrame | INotificationsFrame;
+export type ServerFrame = IHelloFrame | INotificationsFrame | IStateFrame;
+
+/**
+ * The version of the wire shapes this client reads (`WIRE_VERSION` of the
+ * server's `jln_server/wire.py`, sent in the hello).
+ */
+export const WIRE_VERSION = 1;
 
 /**
  * The answer of the poll endpoint.
@@ -188,6 +264,148 @@ export interface IPollResponse {
 }
 
 /**
+ * A page of the inbox: `GET jln/api/notifications` without `since`.
+ */
+export interface IInboxPage {
+  /**
+   * The notifications of the page, in the order asked for.
+   */
+  readonly notifications: ReadonlyArray<IDeliveredNotification>;
+  /**
+   * The `cursor` argument of the next page; `null` on the last page.
+   */
+  readonly next: string | null;
+  /**
+   * How many notifications the filters admit, on every page.
+   */
+  readonly totalCount: number;
+  /**
+   * How many of those are unread.
+   */
+  readonly unreadCount: number;
+  /**
+   * Where the live feed stands now: a `since` for the poll endpoint.
+   */
+  readonly cursor: string;
+  /**
+   * The server clock, in milliseconds.
+   */
+  readonly serverTime: number;
+  /**
+   * The poll interval the server suggests, in seconds.
+   */
+  readonly pollInterval: number;
+}
+
+/**
+ * The answer of `GET jln/api/notifications/count`.
+ */
+export interface IInboxCount {
+  /**
+   * How many notifications the filters admit are unread.
+   */
+  readonly unread: number;
+  /**
+   * How many notifications the filters admit.
+   */
+  readonly total: number;
+}
+
+/**
+ * The answer of a state change (`POST jln/api/notifications/state`, or
+ * `DELETE jln/api/notifications/{id}`).
+ */
+export interface IStateAnswer {
+  /**
+   * How many notifications changed state.
+   */
+  readonly updated: number;
+  /**
+   * How many notifications of the inbox are unread after the change.
+   */
+  readonly unread: number;
+}
+
+/**
+ * A topic or an origin of the inbox, with its counts.
+ */
+export interface ITopicCount {
+  /**
+   * The topic or origin.
+   */
+  readonly name: string;
+  /**
+   * How many notifications of the inbox carry it.
+   */
+  readonly count: number;
+  /**
+   * How many of those are unread.
+   */
+  readonly unread: number;
+}
+
+/**
+ * The answer of `GET jln/api/topics`, each list sorted by name.
+ */
+export interface ITopics {
+  /**
+   * The topics of the inbox.
+   */
+  readonly topics: ReadonlyArray<ITopicCount>;
+  /**
+   * The origins of the inbox.
+   */
+  readonly origins: ReadonlyArray<ITopicCount>;
+}
+
+/**
+ * A user who has read a notification.
+ */
+export interface IReceiptRead {
+  /**
+   * The user name.
+   */
+  readonly user: string;
+  /**
+   * When they read it (ms); `null` when it counts as read because it came
+   * before their server first read the stream.
+   */
+  readonly readAt: number | null;
+}
+
+/**
+ * Who has read a notification: `GET jln/api/notifications/{id}/receipts`.
+ */
+export interface IReceipts {
+  /**
+   * The notification id.
+   */
+  readonly id: string;
+  /**
+   * The users who have read it, sorted by name.
+   */
+  readonly read: ReadonlyArray<IReceiptRead>;
+  /**
+   * The users who have not, sorted by name.
+   */
+  readonly unread: ReadonlyArray<{ readonly user: string }>;
+}
+
+/**
+ * The body of every refusal of the server.
+ */
+export interface IErrorBody {
+  /**
+   * What is wrong, in words.
+   */
+  readonly error: string;
+  /**
+   * The input it is about, `null` when none.
+   */
+  readonly field: string | null;
+}
+
+/**
  * Parse one WebSocket text frame; `null` when it is not a frame we know.
  */
 export function parseFrame(text: string): ServerFrame | null {
@@ -200,33 +418,16 @@ export function parseFrame(text: string): ServerFrame | null {
   if (!isObject(value)) {
     return null;
   }
-  if (
-    value.type === 'hello' &&
-    typeof value.cursor === 'string' &&
-    isFiniteNumber(value.serverTime)
-  ) {
-    return {
-      type: 'hello',
-      cursor: value.cursor,
-      serverTime: value.serverTime,
-      pollInterval: isFiniteNumber(value.pollInterval) ? value.pollInterval : 0,
-      user: typeof value.user === 'string' ? value.user : ''
-    };
+  switch (value.type) {
+    case 'hello':
+      return parseHello(value);
+    case 'notifications':
+      return parseNotificationsFrame(value);
+    case 'state':
+      return parseStateFrame(value);
+    default:
+      return null;
   }
-  if (
-    value.type === 'notifications' &&
-    Array.isArray(value.notifications) &&
-    typeof value.cursor === 'string' &&
-    isFiniteNumber(value.serverTime)
-  ) {
-    return {
-      type: 'notifications',
-      notifications: parseNotifications(value.notifications),
-      cursor: value.cursor,
-      serverTime: value.serverTime
-    };
-  }
-  return null;
 }
 
 /**
@@ -247,6 +448,118 @@ export function parsePollResponse(value: unknown): IPollResponse | null {
     serverTime: value.serverTime,
     pollInterval: isFiniteNumber(value.pollInterval) ? value.pollInterval : 0,
     more: value.more === true
+  };
+}
+
+/**
+ * Check the body of an inbox page; `null` when it is malformed.
+ */
+export function parseInboxPage(value: unknown): IInboxPage | null {
+  if (
+    !isObject(value) ||
+    !Array.isArray(value.notifications) ||
+    typeof value.cursor !== 'string' ||
+    !isFiniteNumber(value.serverTime) ||
+    !isCount(value.totalCount) ||
+    !isCount(value.unreadCount)
+  ) {
+    return null;
+  }
+  const next = value.next;
+  if (next !== undefined && next !== null && typeof next !== 'string') {
+    return null;
+  }
+  return {
+    notifications: parseNotifications(value.notifications),
+    next: typeof next === 'string' && next !== '' ? next : null,
+    totalCount: value.totalCount,
+    unreadCount: value.unreadCount,
+    cursor: value.cursor,
+    serverTime: value.serverTime,
+    pollInterval: isFiniteNumber(value.pollInterval) ? value.pollInterval : 0
+  };
+}
+
+/**
+ * Check the body of a count answer; `null` when it is malformed.
+ */
+export function parseInboxCount(value: unknown): IInboxCount | null {
+  if (!isObject(value) || !isCount(value.unread) || !isCount(value.total)) {
+    return null;
+  }
+  return { unread: value.unread, total: value.total };
+}
+
+/**
+ * Check the body of a state-change answer; `null` when it is malformed.
+ */
+export function parseStateAnswer(value: unknown): IStateAnswer | null {
+  if (!isObject(value) || !isCount(value.updated) || !isCount(value.unread)) {
+    return null;
+  }
+  return { updated: value.updated, unread: value.unread };
+}
+
+/**
+ * Check the body of a topics answer, dropping malformed entries; `null` when
+ * a list is missing.
+ */
+export function parseTopics(value: unknown): ITopics | null {
+  if (
+    !isObject(value) ||
+    !Array.isArray(value.topics) ||
+    !Array.isArray(value.origins)
+  ) {
+    return null;
+  }
+  return {
+    topics: keep(value.topics, parseTopicCount),
+    origins: keep(value.origins, parseTopicCount)
+  };
+}
+
+/**
+ * Check the body of a receipts answer, dropping malformed entries; `null`
+ * when the id or a list is missing.
+ */
+export function parseReceipts(value: unknown): IReceipts | null {
+  if (
+    !isObject(value) ||
+    typeof value.id !== 'string' ||
+    value.id === '' ||
+    !Array.isArray(value.read) ||
+    !Array.isArray(value.unread)
+  ) {
+    return null;
+  }
+  return {
+    id: value.id,
+    read: keep(value.read, entry =>
+      isObject(entry) && typeof entry.user === 'string'
+        ? {
+            user: entry.user,
+            readAt: isFiniteNumber(entry.readAt) ? entry.readAt : null
+          }
+        : null
+    ),
+    unread: keep(value.unread, entry =>
+      isObject(entry) && typeof entry.user === 'string'
+        ? { user: entry.user }
+        : null
+    )
+  };
+}
+
+/**
+ * Check the body of a refusal; `null` when it is not one (no `error` text).
+ */
+export function parseErrorBody(value: unknown): IErrorBody | null {
+  if (!isObject(value) || typeof value.error !== 'string') {
+    return null;
+  }
+  return {
+    error: value.error,
+    field: typeof value.field === 'string' ? value.field : null
   };
 }
 
@@ -298,10 +611,15 @@ export function parseNotification(
     ...optionalString(value, 'link'),
     ...optionalString(value, 'key'),
     ...(isFiniteNumber(value.expiresAt) ? { expiresAt: value.expiresAt } : {}),
+    ...(isFiniteNumber(value.notBefore) ? { notBefore: value.notBefore } : {}),
+    ...optionalNames(value, 'excludeUsers'),
     ...(Array.isArray(value.actions)
       ? { actions: parseActions(value.actions) }
       : {}),
-    ...(isObject(value.data) ? { data: value.data as ReadonlyJSONObject } : {})
+    ...(isObject(value.data) ? { data: value.data as ReadonlyJSONObject } : {}),
+    read: value.read === true,
+    saved: value.saved === true,
+    readAt: isFiniteNumber(value.readAt) ? value.readAt : null
   };
   return notification;
 }
@@ -345,8 +663,109 @@ function parseActions(values: ReadonlyArray<unknown>): INotificationAction[] {
   return result;
 }
 
+type JsonObject = { readonly [key: string]: unknown };
+
+function parseHello(value: JsonObject): IHelloFrame | null {
+  if (typeof value.cursor !== 'string' || !isFiniteNumber(value.serverTime)) {
+    return null;
+  }
+  return {
+    type: 'hello',
+    version: isFiniteNumber(value.version) ? value.version : 0,
+    cursor: value.cursor,
+    serverTime: value.serverTime,
+    pollInterval: isFiniteNumber(value.pollInterval) ? value.pollInterval : 0,
+    user: typeof value.user === 'string' ? value.user : '',
+    unread: isCount(value.unread) ? value.unread : 0
+  };
+}
+
+function parseNotificationsFrame(
+  value: JsonObject
+): INotificationsFrame | null {
+  if (
+    !Array.isArray(value.notifications) ||
+    typeof value.cursor !== 'string' ||
+    !isFiniteNumber(value.serverTime)
+  ) {
+    return null;
+  }
+  return {
+    type: 'notifications',
+    notifications: parseNotifications(value.notifications),
+    cursor: value.cursor,
+    serverTime: value.serverTime
+  };
+}
+
+function parseStateFrame(value: JsonObject): IStateFrame | null {
+  if (!Array.isArray(value.ids) || !isCount(value.unread)) {
+    return null;
+  }
+  return {
+    type: 'state',
+    ids: value.ids.filter(isNonEmptyString),
+    ...(value.all === true ? { all: true } : {}),
+    ...optionalBoolean(value, 'read'),
+    ...optionalBoolean(value, 'saved'),
+    ...optionalBoolean(value, 'dismissed'),
+    unread: value.unread
+  };
+}
+
+function parseTopicCount(value: unknown): ITopicCount | null {
+  if (
+    !isObject(value) ||
+    typeof value.name !== 'string' ||
+    !isCount(value.count) ||
+    !isCount(value.unread)
+  ) {
+    return null;
+  }
+  return { name: value.name, count: value.count, unread: value.unread };
+}
+
+function keep<T>(
+  values: ReadonlyArray<unknown>,
+  parse: (value: unknown) => T | null
+): T[] {
+  const result: T[] = [];
+  for (const value of values) {
+    const parsed = parse(value);
+    if (parsed !== null) {
+      result.push(parsed);
+    }
+  }
+  return result;
+}
+
+function optionalBoolean(
+  value: JsonObject,
+  name: string
+): { [key: string]: boolean } {
+  const field = value[name];
+  return typeof field === 'boolean' ? { [name]: field } : {};
+}
+
+function optionalNames(
+  value: JsonObject,
+  name: string
+): { [key: string]: string[] } {
+  const field = value[name];
+  const names = Array.isArray(field) ? field.filter(isNonEmptyString) : [];
+  return names.length > 0 ? { [name]: names } : {};
+}
+
+function isNonEmptyString(value: unknown): value is string {
+  return typeof value === 'string' && value !== '';
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0;
+}
+
 function optionalString(
-  value: { readonly [key: string]: unknown },
+  value: JsonObject,
   name: string
 ): { [key: string]: string } {
   const field = value[name];

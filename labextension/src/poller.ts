@@ -2,7 +2,12 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IPollResponse, parsePollResponse } from './model';
+import {
+  IErrorBody,
+  IPollResponse,
+  parseErrorBody,
+  parsePollResponse
+} from './model';
 
 /**
  * Polls the notifications endpoint while the WebSocket is down.
@@ -270,17 +275,11 @@ export namespace FallbackPoller {
   }
 }
 
-async function readError(
-  response: Response
-): Promise<{ error: string; field: string | null }> {
+async function readError(response: Response): Promise<IErrorBody> {
   try {
-    const body: unknown = await response.json();
-    if (typeof body === 'object' && body !== null) {
-      const { error, field } = body as { error?: unknown; field?: unknown };
-      return {
-        error: typeof error === 'string' ? error : '',
-        field: typeof field === 'string' ? field : null
-      };
+    const body = parseErrorBody(await response.json());
+    if (body) {
+      return body;
     }
   } catch {
     // Not JSON: only the status tells.

@@ -1,6 +1,6 @@
 import { ConnectionManager } from '../connection';
 import { CursorStore } from '../cursorstore';
-import { IDeliveredNotification } from '../model';
+import { IDeliveredNotification, IStateFrame } from '../model';
 import { FallbackPoller } from '../poller';
 import {
   deferred,
@@ -439,6 +439,117 @@ describe('ConnectionManager', () => {
     expect(FakeWebSocket.last).toBe(socket);
     expect(socket.closedByClient).toBeNull();
     expect(manager.state.state).toBe('live');
+    manager.dispose();
+  });
+
+  it('hands state frames to inboxStateChanged, not to the notifications', () => {
+    const { manager, received, states } = makeManager();
+    const changes: IStateFrame[] = [];
+    manager.inboxStateChanged.connect((_, frame) => {
+      changes.push(frame);
+    });
+    manager.start();
+    const socket = FakeWebSocket.last;
+    socket.hello({ cursor: 'c0', unread: 2 });
+    socket.send({
+      type: 'state',
+      ids: ['jln:user:alice/1-0'],
+      read: true,
+      unread: 1
+    });
+    socket.send({
+      type: 'state',
+      all: true,
+      ids: ['jln:broadcast/2-0'],
+      dismissed: true,
+      unread: 0
+    });
+    expect(changes).toEqual([
+      { type: 'state', ids: ['jln:user:alice/1-0'], read: true, unread: 1 },
+      {
+        type: 'state',
+        all: true,
+        ids: ['jln:broadcast/2-0'],
+        dismissed: true,
+        unread: 0
+      }
+    ]);
+    expect(received).toEqual([]);
+    expect(manager.store.cursor).toBe('c0');
+    expect(states).toEqual(['connecting', 'live']);
+    manager.dispose();
+  });
+
+  it('stays live through unknown and malformed frames', () => {
+    jest.spyOn(console, 'warn').mockImplementation(() => undefined);
+    const { manager, received } = makeManager();
+    const changes: IStateFrame[] = [];
+    manager.inboxStateChanged.connect((_, frame) => {
+      changes.push(frame);
+    });
+    manager.start();
+    const socket = FakeWebSocket.last;
+    socket.hello({ cursor: 'c0' });
+    socket.send({ type: 'typing', user: 'bob' });
+    socket.send({ type: 'state', ids: ['jln:broadcast/1-0'], read: true });
+    socket.notifications([note('1')], 'c1');
+    expect(changes).toEqual([]);
+    expect(ids(received)).toEqual([['1']]);
+    expect(manager.state.state).toBe('live');
+    expect(socket.closedByClient).toBeNull();
+    jest.restoreAllMocks();
+    manager.dispose();
+  });
+
+  it('starts from now on the inbox page the server answers a poll without a cursor with', async () => {
+    const urls: string[] = [];
+    const bodies: object[] = [
+      {
+        notifications: [
+          note('2', { read: true, readAt: 5 }),
+          note('1', { saved: true })
+        ],
+        next: 'older',
+        totalCount: 40,
+        unreadCount: 3,
+        cursor: 'live0',
+        serverTime: Date.now(),
+        pollInterval: 30
+      },
+      {
+        notifications: [note('3')],
+        cursor: 'live1',
+        more: false,
+        serverTime: Date.now(),
+        pollInterval: 30
+      }
+    ];
+    const fetch = (input: RequestInfo) => {
+      urls.push(new Request(input).url);
+      const body = bodies.shift();
+      return Promise.resolve(new Response(JSON.stringify(body)));
+    };
+    const manager = new ConnectionManager({
+      settings: serverSettings(),
+      WebSocket: FakeWebSocket,
+      store: new CursorStore({ baseUrl: BASE_URL, storage: null }),
+      fetchPage: FallbackPoller.makeFetchPage(serverSettings({ fetch })),
+      random: () => 0.5
+    });
+    const received: IDeliveredNotification[][] = [];
+    manager.notificationsReceived.connect((_, batch) => {
+      received.push([...batch]);
+    });
+    manager.start();
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
+    expect(new URL(urls[0]).searchParams.has('since')).toBe(false);
+    expect(manager.state.state).toBe('polling');
+    expect(received).toEqual([]);
+    expect(manager.store.cursor).toBe('live0');
+    await jest.advanceTimersByTimeAsync(30000);
+    expect(new URL(urls[1]).searchParams.get('since')).toBe('live0');
+    expect(ids(received)).toEqual([['3']]);
     manager.dispose();
   });
 

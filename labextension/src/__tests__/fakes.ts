@@ -70,18 +70,22 @@ export class FakeWebSocket implements ConnectionManager.IWebSocket {
    */
   hello(
     overrides: Partial<{
+      version: number;
       cursor: string;
       serverTime: number;
       pollInterval: number;
       user: string;
+      unread: number;
     }> = {}
   ): void {
     this.send({
       type: 'hello',
+      version: 1,
       cursor: 'c0',
       serverTime: Date.now(),
       pollInterval: 30,
       user: 'alice',
+      unread: 0,
       ...overrides
     });
   }
@@ -186,6 +190,9 @@ export function note(
     message: `message ${id}`,
     type: 'info',
     autoClose: 5000,
+    read: false,
+    saved: false,
+    readAt: null,
     ...overrides
   };
 }
