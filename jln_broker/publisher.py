@@ -12,6 +12,7 @@ failures are retried with backoff for ``retry_for`` seconds, then raise ``Broker
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
@@ -54,7 +55,7 @@ def _checked(items: Iterable[NotificationLike], limits: Limits) -> list[Notifica
 
 IDEMPOTENCY_TTL_MS = 86_400_000
 """How long a caller's idempotency key is remembered: 24 h."""
-_IDEMPOTENCY_KEY = re.compile(r"[^\s\x00-\x1f\x7f]{1,200}")
+_IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,200}")  # it travels as an HTTP header too
 
 PUBLISH_LUA = """
 local done = redis.call('GET', KEYS[1])
@@ -66,27 +67,35 @@ for i = 2, #KEYS do
                              ', not a stream: nothing was written')
   end
 end
-local payloads = tonumber(ARGV[3])
-local written = {}
-for i = 2, #KEYS do
-  local which = tonumber(ARGV[3 + payloads + i - 1])
-  local id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'p', ARGV[3 + which])
-  written[i - 1] = which .. ' ' .. KEYS[i] .. '/' .. id
+local function quoted(text)
+  return '"' .. text:gsub('[%z\\1-\\31"\\\\]', function(c)
+    return string.format('\\\\u%04x', c:byte())
+  end) .. '"'
 end
-done = table.concat(written, '\\n')
+local payloads = tonumber(ARGV[3])
+local ids = {}
+for n = 1, payloads do ids[n] = {} end
+for i = 2, #KEYS do
+  local n = tonumber(ARGV[3 + payloads + i - 1])
+  local id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'p', ARGV[3 + n])
+  table.insert(ids[n], quoted(KEYS[i] .. '/' .. id))
+end
+for n = 1, payloads do ids[n] = '[' .. table.concat(ids[n], ',') .. ']' end
+done = '[' .. table.concat(ids, ',') .. ']'
 redis.call('SET', KEYS[1], done, 'PX', ARGV[1])
 return done
 """
 """KEYS: the idempotency key, then one target stream per entry. ARGV: how long to remember the
 key (ms), MAXLEN, the number of payloads, the payloads, then each entry's payload number. The
-answer (and what the key remembers): one line per entry, ``<notification number> <id>``."""
+answer (and what the key remembers) is JSON, each notification's ids in order:
+``[["jln:user:ada/1700000000000-0", ...], ...]``."""
 
 
 def checked_idempotency_key(key: str | None) -> str | None:
-    """A caller's key: 1 to 200 characters, no whitespace or control characters."""
+    """A caller's key: 1 to 200 printable ASCII characters, no spaces."""
     if key is not None and (not isinstance(key, str) or not _IDEMPOTENCY_KEY.fullmatch(key)):
-        raise ValidationError("idempotencyKey", "must be 1 to 200 characters without spaces "
-                                                f"or control characters, not {key!r:.60}")
+        raise ValidationError("idempotencyKey", "must be 1 to 200 printable ASCII characters "
+                                                f"without spaces, not {key!r:.60}")
     return key
 
 
@@ -116,13 +125,11 @@ class _Batch:
         return keys, [ttl, self.maxlen, len(payloads), *payloads, *which]
 
     def ids(self, answer: bytes | str) -> list[list[str]]:
-        out: list[list[str]] = [[] for _ in self.notifications]
-        text = answer.decode() if isinstance(answer, bytes) else answer
-        for line in filter(None, text.split("\n")):
-            number, _, notification_id = line.partition(" ")
-            if 0 < int(number) <= len(out):
-                out[int(number) - 1].append(notification_id)
-        return out
+        """The script's answer: this call's ids, or the first call's with the same key."""
+        ids = json.loads(answer)
+        if not (isinstance(ids, list) and all(isinstance(i, list) for i in ids)):
+            raise BrokerRefused(f"the publish script answered {answer!r:.200}, not ids")
+        return ids
 
 
 class _Options:

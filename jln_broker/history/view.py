@@ -67,10 +67,11 @@ def parse_filters(values: Mapping[str, Sequence[str]]) -> Filters:
     argument."""
     one = _single(values)
     types = values.get("type", ())
-    for kind in (*types, *one("minType", ())):
+    min_type = one("minType", None)
+    for name, kind in [*(("type", t) for t in types), *([("minType", min_type)] if min_type
+                                                         is not None else [])]:
         if kind not in TYPES:
-            raise ValidationError("type" if kind in types else "minType",
-                                  f"must be one of {', '.join(TYPES)}, not {kind!r}")
+            raise ValidationError(name, f"must be one of {', '.join(TYPES)}, not {kind!r}")
     search = one("search", None)
     if search is not None and len(search) > MAX_SEARCH_CHARS:
         raise ValidationError("search", f"is {len(search)} characters; the limit is "
@@ -79,7 +80,7 @@ def parse_filters(values: Mapping[str, Sequence[str]]) -> Filters:
     if scope not in SCOPES:
         raise ValidationError("scope", f"must be one of {', '.join(SCOPES)}, not {scope!r}")
     return Filters(
-        search=search or None, types=frozenset(types), min_type=one("minType", None),
+        search=search or None, types=frozenset(types), min_type=min_type,
         topic=one("topic", None), origin=one("origin", None), read=_flag(one, "read"),
         saved=_flag(one, "saved"), created_after=_time(one, "createdAfter"),
         created_before=_time(one, "createdBefore"), scope=scope)

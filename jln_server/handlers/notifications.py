@@ -3,6 +3,7 @@ one item, state changes, topics, read receipts). Every answer's shape is ``wire`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,11 @@ from .. import wire
 from .base import READY_TIMEOUT, BaseHandler, Failure, http_errors
 
 MAX_IDS = 1000
+_ID = re.compile(r".+/[0-9]+-[0-9]+")
+_FILTER_JSON: dict[str, tuple[type, ...]] = {
+    "read": (bool,), "saved": (bool,), "type": (str,), "createdAfter": (int, str),
+    "createdBefore": (int, str)}
+"""JSON types of the filters in a state body that are not text."""
 _PAGING = frozenset({"limit", "cursor", "order"})
 
 
@@ -74,7 +80,7 @@ class NotificationsHandler(InboxHandler):
                                      self.service.poll_interval))
 
     async def _page(self) -> None:
-        self.allow_arguments(FILTER_NAMES | _PAGING)
+        self.allow_arguments(FILTER_NAMES | _PAGING | {"since"})  # since= empty is none
         limit = self.int_argument("limit", 50, 200)
         order = self.get_argument("order", "newest")
         if order not in ("newest", "oldest"):
@@ -201,6 +207,10 @@ def parse_state_request(body: Mapping[str, Any]
                                      "(or give all: true)")
     if len(ids) > MAX_IDS:
         raise ValidationError("ids", f"has {len(ids)} ids; the limit is {MAX_IDS}")
+    for i, notification_id in enumerate(ids):
+        if not _ID.fullmatch(notification_id):
+            raise ValidationError(f"ids[{i}]", "must be a notification id (<stream>/<entry "
+                                               f"id>), not {notification_id!r:.80}")
     return ids, change, NO_FILTERS
 
 
@@ -211,6 +221,14 @@ def _filters(given: Any) -> Filters:
     if unknown := sorted(set(given) - FILTER_NAMES, key=str):
         raise ValidationError(f"filters.{unknown[0]}", "unknown filter (known: "
                                                        f"{', '.join(sorted(FILTER_NAMES))})")
+    for name, value in given.items():
+        kinds = _FILTER_JSON.get(name, (str,))
+        values = value if name == "type" and isinstance(value, list) else [value]
+        if (name == "type" and not isinstance(value, list)) or not all(
+                isinstance(v, kinds) and not (isinstance(v, bool) and bool not in kinds)
+                for v in values):
+            raise ValidationError(f"filters.{name}", "has the wrong JSON type (see the list's "
+                                                     "query parameters)")
     try:
         return parse_filters(_as_query(given))
     except ValidationError as err:

@@ -256,12 +256,13 @@ def test_bad_filters_are_refused_naming_the_argument(query: dict[str, list[str]]
 
 
 def test_filters_read_times_in_milliseconds_or_iso_8601() -> None:
-    filters = parse_filters({"createdAfter": ["1700000000000"],
+    filters = parse_filters({"createdAfter": ["1700000000000"], "minType": ["warning"],
                              "createdBefore": ["2030-01-01T00:00:00Z"], "type": ["error", "info"]})
 
     assert filters.created_after == 1_700_000_000_000
     assert filters.created_before == 1_893_456_000_000
     assert filters.types == {"error", "info"}
+    assert filters.min_type == "warning"
 
 
 @pytest.mark.parametrize("text", ["", "bm90IGpzb24", "WzEsMiwzXQ", "WzEsMiwzLDRd"])
