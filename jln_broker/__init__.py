@@ -7,6 +7,7 @@ from .errors import (
     BrokerRefused,
     BrokerUnavailable,
     JLNError,
+    NotFound,
     PublishRejected,
     TooLarge,
     ValidationError,
@@ -15,11 +16,13 @@ from .model import Action, Limits, Notification, validate
 from .protocol import Cursor, Delivered, StreamNames
 from .publisher import AsyncPublisher, Publisher
 from .reader import Batch, Page, StreamReader, read_range
+from .receipts import Receipts, read_receipts
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Action", "AsyncPublisher", "Batch", "BrokerRefused", "BrokerUnavailable", "Cursor",
-    "Delivered", "JLNError", "Limits", "Notification", "Page", "PublishRejected", "Publisher",
-    "StreamNames", "StreamReader", "TooLarge", "ValidationError", "read_range", "validate",
+    "Delivered", "JLNError", "Limits", "NotFound", "Notification", "Page", "PublishRejected",
+    "Publisher", "Receipts", "StreamNames", "StreamReader", "TooLarge", "ValidationError",
+    "read_range", "read_receipts", "validate",
 ]

@@ -20,7 +20,14 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from .backoff import Backoff
 from .connection import redact
-from .errors import BrokerUnavailable, JLNError, PublishRejected, TooLarge, ValidationError
+from .errors import (
+    BrokerUnavailable,
+    JLNError,
+    NotFound,
+    PublishRejected,
+    TooLarge,
+    ValidationError,
+)
 from .model import Notification
 from .receipts import Receipts
 
@@ -186,8 +193,13 @@ class HttpTransport:
     def receipts(self, notification_id: str) -> Receipts:
         """Who of its audience has read a notification, as the server knows it."""
         path = f"{NOTIFICATIONS_PATH}/{quote(notification_id, safe='')}/receipts"
-        status, answer = self.api.call_retrying("GET", path,
-                                                Backoff(give_up_after=self.retry_for))
+        try:
+            status, answer = self.api.call_retrying("GET", path,
+                                                    Backoff(give_up_after=self.retry_for))
+        except PublishRejected as err:
+            if err.status == 404:  # as over Redis: the streams do not hold it
+                raise NotFound("id", f"{notification_id!r}: {err.reason}") from None
+            raise
         try:
             return Receipts.from_dict(answer)
         except ValueError as err:

@@ -5,13 +5,15 @@ script: it checks that every target key is a stream (or absent) before writing a
 adds every entry, in one round trip; all or nothing. Each call carries an idempotency key, the
 caller's (kept 24 h) or one of its own (kept while it may retry): a key already used answers
 the first call's ids and writes nothing, so a retry after a lost reply never writes twice.
-Against a Jupyter server (``http(s)://``) it is a POST to its ingest endpoint. Connection
-failures are retried with backoff for ``retry_for`` seconds, then raise ``BrokerUnavailable``.
+Against a Jupyter server (``http(s)://``) each notification is a POST to its ingest endpoint
+with an ``Idempotency-Key`` (the caller's, else a random one). Connection failures are retried
+with backoff for ``retry_for`` seconds, then raise ``BrokerUnavailable``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import time
@@ -57,7 +59,7 @@ IDEMPOTENCY_TTL_MS = 86_400_000
 """How long a caller's idempotency key is remembered: 24 h."""
 _IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,200}")  # it travels as an HTTP header too
 
-PUBLISH_LUA = """
+PUBLISH_LUA = r"""
 local done = redis.call('GET', KEYS[1])
 if done then return done end
 for i = 2, #KEYS do
@@ -68,8 +70,8 @@ for i = 2, #KEYS do
   end
 end
 local function quoted(text)
-  return '"' .. text:gsub('[%z\\1-\\31"\\\\]', function(c)
-    return string.format('\\\\u%04x', c:byte())
+  return '"' .. text:gsub('[%z\1-\31"\\]', function(c)
+    return string.format('\\u%04x', c:byte())
   end) .. '"'
 end
 local payloads = tonumber(ARGV[3])
@@ -123,6 +125,11 @@ class _Batch:
                 which.append(number)
         payloads = [encode_entry(n)[PAYLOAD_FIELD] for n in self.notifications]
         return keys, [ttl, self.maxlen, len(payloads), *payloads, *which]
+
+    def requests(self, idempotency_key: str | None) -> list[tuple[Notification, str]]:
+        """Through a Jupyter server: each notification with the key of its request."""
+        keys = request_keys(idempotency_key, len(self.notifications))
+        return list(zip(self.notifications, keys, strict=True))
 
     def ids(self, answer: bytes | str) -> list[list[str]]:
         """The script's answer: this call's ids, or the first call's with the same key."""
@@ -186,12 +193,12 @@ class Publisher(_Options):
 
     def publish_many(self, notifications: Iterable[NotificationLike], *,
                      idempotency_key: str | None = None) -> list[list[str]]:
-        """Publish many in one round trip, all or nothing; returns each one's ids."""
+        """Publish many in one round trip, all or nothing, and return each one's ids (through a
+        Jupyter server: one request each)."""
         batch = self.batch(notifications)
         key = checked_idempotency_key(idempotency_key)
         if self._http:
-            return [self._http.post(n, per_item(key, i))
-                    for i, n in enumerate(batch.notifications)]
+            return [self._http.post(n, k) for n, k in batch.requests(key)]
         assert self._script is not None
         keys, args = batch.script_call(key, self.retry_for)
         backoff = Backoff(give_up_after=self.retry_for)
@@ -252,13 +259,13 @@ class AsyncPublisher(_Options):
 
     async def publish_many(self, notifications: Iterable[NotificationLike], *,
                            idempotency_key: str | None = None) -> list[list[str]]:
-        """Publish many in one round trip, all or nothing; returns each one's ids."""
+        """Publish many in one round trip, all or nothing, and return each one's ids (through a
+        Jupyter server: one request each)."""
         batch = self.batch(notifications)
         key = checked_idempotency_key(idempotency_key)
         if self._http:
             # urllib blocks; a thread keeps the caller's event loop free.
-            return [await asyncio.to_thread(self._http.post, n, per_item(key, i))
-                    for i, n in enumerate(batch.notifications)]
+            return [await asyncio.to_thread(self._http.post, n, k) for n, k in batch.requests(key)]
         assert self._script is not None
         keys, args = batch.script_call(key, self.retry_for)
         backoff = Backoff(give_up_after=self.retry_for)
@@ -297,9 +304,18 @@ class AsyncPublisher(_Options):
         await self.close()
 
 
-def per_item(key: str | None, index: int) -> str | None:
-    """Through a Jupyter server each notification is its own request, with a key of its own."""
-    return None if key is None else f"{key}/{index}"
+def request_keys(key: str | None, count: int) -> list[str]:
+    """Through a Jupyter server each notification is a request of its own, with an
+    ``Idempotency-Key`` of its own: the caller's key as it is for one notification, or with
+    ``/<n>`` for several (a digest of it when that would be too long); without one, a random
+    key per notification, so that the transport's retries never write twice."""
+    if key is None:
+        return [f"auto-{uuid.uuid4().hex}" for _ in range(count)]
+    if count == 1:
+        return [key]
+    if len(key) + len(f"/{count - 1}") > 200:
+        key = hashlib.sha256(key.encode()).hexdigest()
+    return [f"{key}/{n}" for n in range(count)]
 
 
 def _reason(err: BaseException) -> str:

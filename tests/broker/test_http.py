@@ -23,10 +23,16 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from jln_broker import discovery
-from jln_broker.errors import BrokerUnavailable, PublishRejected, TooLarge, ValidationError
+from jln_broker.errors import (
+    BrokerUnavailable,
+    NotFound,
+    PublishRejected,
+    TooLarge,
+    ValidationError,
+)
 from jln_broker.http import SECRET_ENV, TOKEN_ENV, HttpTransport
 from jln_broker.model import Action, Notification
-from jln_broker.publisher import Publisher
+from jln_broker.publisher import AsyncPublisher, Publisher
 
 REPO = Path(__file__).resolve().parents[2]
 NOTIFICATION = Notification("Deploy done", type="success", users=("ada",),
@@ -352,3 +358,113 @@ def test_tail_through_a_server_takes_no_audience(fake: FakeJupyter) -> None:
     assert done.returncode == 2
     assert done.stderr.startswith("jln: error: --user: a Jupyter server reads for the user")
     assert fake.requests == []
+
+
+# --- Publisher through a server: idempotency keys, receipts, no URL ---------------------------
+
+def test_publish_sends_the_callers_idempotency_key_as_a_header(fake: FakeJupyter) -> None:
+    with Publisher(fake.url) as publisher:
+        publisher.publish("deploy done", idempotency_key="deploy-42")
+        publisher.publish_many([{"message": "a"}, {"message": "b"}], idempotency_key="night-7")
+        publisher.publish_many([{"message": "c"}, {"message": "d"}], idempotency_key="k" * 199)
+
+    keys = [r.headers["Idempotency-Key"] for r in fake.requests]
+    assert keys[:3] == ["deploy-42", "night-7/0", "night-7/1"]
+    assert keys[3].endswith("/0") and keys[4].endswith("/1")  # each fits the 200 characters
+    assert keys[3][:-2] == keys[4][:-2] and len(keys[3]) <= 200
+
+
+def test_a_retry_through_the_server_carries_the_same_key(fake: FakeJupyter) -> None:
+    fake.replies.append((503, {"error": "Redis unreachable", "field": None}))
+
+    with Publisher(fake.url, retry_for=5) as publisher:
+        ids = publisher.publish("once, even if an answer is lost")
+        publisher.publish("another")
+
+    assert ids == ["jln:user:ada/1700000000000-0"]
+    first, retry, another = (r.headers["Idempotency-Key"] for r in fake.requests)
+    assert first == retry and first.startswith("auto-")
+    assert another != first
+
+
+@pytest.mark.asyncio
+async def test_async_publish_through_a_server_sends_the_key(fake: FakeJupyter) -> None:
+    async with AsyncPublisher(fake.url) as publisher:
+        ids = await publisher.publish("deploy done", idempotency_key="deploy-42")
+
+    assert ids == ["jln:user:ada/1700000000000-0"]
+    assert fake.requests[0].headers["Idempotency-Key"] == "deploy-42"
+
+
+def receipts_answer(notification_id: str, unread: list[str]) -> dict[str, Any]:
+    return {"id": notification_id, "read": [{"user": "ada", "readAt": 1700000000123}],
+            "unread": [{"user": user} for user in unread]}
+
+
+def test_wait_read_through_a_server_asks_its_receipts_endpoint(fake: FakeJupyter) -> None:
+    notification_id = "jln:group:ml/1700000000000-0"
+    fake.replies.extend([(200, receipts_answer(notification_id, ["bob"])),
+                         (200, receipts_answer(notification_id, []))])
+
+    with Publisher(fake.url + "user/ada/?token=t") as publisher:
+        receipts = publisher.wait_read([notification_id], timeout=10)
+
+    assert receipts[notification_id].read == [("ada", 1700000000123)]
+    assert receipts[notification_id].everyone_read
+    assert [(r.method, r.path) for r in fake.requests] == [
+        ("GET", "/user/ada/jln/api/notifications/jln%3Agroup%3Aml%2F1700000000000-0/receipts")] * 2
+    assert fake.requests[0].headers["Authorization"] == "token t"
+
+
+@pytest.mark.asyncio
+async def test_async_wait_read_through_a_server_stops_at_the_timeout(fake: FakeJupyter) -> None:
+    notification_id = "jln:broadcast/1-0"
+    fake.replies.extend([(200, receipts_answer(notification_id, ["bob"]))] * 20)
+    started = time.monotonic()
+
+    async with AsyncPublisher(fake.url) as publisher:
+        receipts = await publisher.wait_read([notification_id], timeout=0.5)
+
+    assert 0.5 <= time.monotonic() - started < 3
+    assert receipts[notification_id].unread == ["bob"]
+    assert 2 <= len(fake.requests) <= 4  # every 0.25 s
+
+
+def test_receipts_of_an_unknown_id_through_a_server_are_not_found(fake: FakeJupyter) -> None:
+    fake.replies.append((404, {"error": "id: not a notification the streams hold",
+                               "field": "id"}))
+
+    with Publisher(fake.url) as publisher, pytest.raises(NotFound) as missing:
+        publisher.wait_read(["jln:broadcast/1-0"], timeout=5)
+
+    assert missing.value.field == "id"
+    assert len(fake.requests) == 1
+
+
+def test_publisher_without_a_url_publishes_through_the_running_server(
+        fake: FakeJupyter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    server_file(tmp_path, os.getpid(), fake.url + "user/ada/", "t-found", age=0)
+
+    with Publisher() as publisher:
+        ids = publisher.publish("found it")
+
+    assert ids == ["jln:user:ada/1700000000000-0"]
+    status, post = fake.requests
+    assert (status.path, post.path) == ("/user/ada/jln/api/status",
+                                        "/user/ada/jln/api/notifications")
+    assert post.headers["Authorization"] == "token t-found"
+
+
+def test_jln_url_comes_before_the_running_server(
+        fake: FakeJupyter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
+    server_file(tmp_path, os.getpid(), fake.url + "user/other/", "t-other", age=0)
+    monkeypatch.setenv("JLN_URL", fake.url + "user/ada/?token=t-env")
+
+    with Publisher() as publisher:
+        publisher.publish("through $JLN_URL")
+
+    [post] = fake.requests
+    assert (post.path, post.headers["Authorization"]) == ("/user/ada/jln/api/notifications",
+                                                          "token t-env")
