@@ -87,6 +87,9 @@ def send(args: argparse.Namespace) -> int:
     unread = sorted({user for r in receipts.values() for user in r.unread})
     if unread:
         return _fail(f"not read after {args.wait_read} by: {', '.join(unread)}", EXIT_UNREAD)
+    if not any(r.read for r in receipts.values()):
+        print("jln: no one is targeted yet (no Jupyter server reads that stream): nothing to "
+              "wait for", file=sys.stderr)
     return EXIT_OK
 
 

@@ -103,3 +103,39 @@ async def test_an_id_the_streams_do_not_hold_is_not_found(url: str,
     with pytest.raises(NotFound) as missing:
         await read_receipts(async_client(url), NAMES, notification_id)
     assert missing.value.field == "id"
+
+
+@pytest.mark.asyncio
+async def test_the_answer_has_the_shape_of_the_receipts_endpoint(
+        url: str, publisher: AsyncPublisher) -> None:
+    client = async_client(url)
+    await client.sadd(NAMES.readers("jln:group:ml"), "cy", "ada", "bob")  # as their servers do
+    [notification] = await publisher.publish("ml news", groups=["ml"])
+    await client.hset(NAMES.inbox("cy", "read"), notification, 1700000000456)
+    await client.hset(NAMES.inbox("ada", "read"), notification, 1700000000123)
+    await client.hset(NAMES.inbox("ada", "read"), "jln:group:ml/1-0", 1)  # another one
+
+    receipts = await read_receipts(client, NAMES, notification)
+
+    assert receipts.to_dict() == {
+        "id": notification,
+        "read": [{"user": "ada", "readAt": 1700000000123},
+                 {"user": "cy", "readAt": 1700000000456}],
+        "unread": [{"user": "bob"}]}
+    assert receipts == read_receipts_sync(sync_client(url), NAMES, notification)
+
+
+@pytest.mark.asyncio
+async def test_a_notification_nobody_reads_yet_has_no_targets(
+        url: str, publisher: AsyncPublisher) -> None:
+    [notification] = await publisher.publish("to a group without servers", groups=["new"])
+
+    receipts = await read_receipts(async_client(url), NAMES, notification)
+
+    assert receipts.to_dict() == {"id": notification, "read": [], "unread": []}
+
+
+def test_the_blocking_client_finds_the_same_unknown_ids_missing(url: str) -> None:
+    with pytest.raises(NotFound) as missing:
+        read_receipts_sync(sync_client(url), NAMES, "jln:user:ada/1-0")
+    assert missing.value.field == "id" and "jln:user:ada/1-0" in str(missing.value)
