@@ -29,7 +29,10 @@ AutoClose = int | Literal[False]
 _HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+([/?#]\S*)?")
 _COMMAND_ID = re.compile(r"[A-Za-z0-9_.:/-]+")  # with fullmatch: "$" would allow a final "\n"
 # Audience names become part of a Redis key: no whitespace, no control characters.
-_NAME = re.compile(r"[^\s\x00-\x1f\x7f]+")
+_NAME = re.compile(
+    r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+")
+"""Spelled out rather than ``\\s``: regex engines disagree on which characters that means, and
+openapi.yaml's ``Name`` must say exactly the same."""
 
 
 @dataclass(frozen=True)

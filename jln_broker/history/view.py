@@ -25,6 +25,7 @@ SEVERITY = {"default": 0, "in-progress": 0, "info": 1, "success": 1, "warning": 
 SCOPES = ("all", "user", "group", "broadcast")
 ORDERS = ("newest", "oldest")
 MAX_SEARCH_CHARS = 200
+MAX_TIME_DIGITS = 15  # milliseconds until the year 33658, as openapi.yaml's Moment says
 NOT_YET = 2**63
 
 
@@ -115,7 +116,7 @@ def _time(one: Callable[[str, Any], Any], name: str) -> int | None:
     if value is None:
         return None
     return parse_time(name, int(value) if value.isascii() and value.isdigit()
-                      and len(value) <= 20 else value)
+                      and len(value) <= MAX_TIME_DIGITS else value)
 
 
 @dataclass(frozen=True)
