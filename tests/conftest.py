@@ -148,3 +148,9 @@ def memory_url() -> Iterator[str]:
     name = f"test-{uuid.uuid4().hex[:12]}"
     yield f"memory://{name}"
     connection._memory_servers.pop(name, None)
+
+
+@pytest.fixture(params=["redis", "memory"])
+def broker_url(request: pytest.FixtureRequest) -> str:
+    """Each test that takes it runs against the real redis-server and the embedded broker."""
+    return str(request.getfixturevalue(f"{request.param}_url"))

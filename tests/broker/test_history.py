@@ -24,24 +24,13 @@ ADA = NAMES.audience("ada", ["ml"])
 Open = Callable[..., Any]
 
 
-@pytest.fixture(params=["memory", "redis"])
-def url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
 @pytest_asyncio.fixture
-async def publisher(url: str) -> AsyncIterator[AsyncPublisher]:
-    async with AsyncPublisher(url) as pub:
-        yield pub
-
-
-@pytest_asyncio.fixture
-async def open_history(url: str) -> AsyncIterator[Open]:
+async def open_history(broker_url: str) -> AsyncIterator[Open]:
     """``await open_history(user, groups)``: a loaded History, closed after the test."""
     opened: list[History] = []
 
     async def open_one(user: str = "ada", groups: tuple[str, ...] = ("ml",)) -> History:
-        history = History(async_client(url), NAMES, user, Decoder(keep_expired=True))
+        history = History(async_client(broker_url), NAMES, user, Decoder(keep_expired=True))
         await history.load(NAMES.audience(user, groups))
         opened.append(history)
         return history
@@ -227,7 +216,7 @@ async def test_dismissing_takes_it_out_of_the_inbox_and_marks_it_read(
 
 @pytest.mark.asyncio
 async def test_the_retention_sweep_trims_old_entries_and_their_state(
-        open_history: Open, publisher: AsyncPublisher, url: str) -> None:
+        open_history: Open, publisher: AsyncPublisher, broker_url: str) -> None:
     old = await publisher.publish("old", users=["ada"])
     history = await open_history()
     await history.change(old, Change(read=True, saved=True))

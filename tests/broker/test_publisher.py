@@ -34,12 +34,6 @@ if TYPE_CHECKING:
     from conftest import RedisServer
 
 
-@pytest.fixture(params=["redis", "memory"])
-def broker_url(request: pytest.FixtureRequest) -> str:
-    """Each test runs against the real redis-server and against the embedded broker."""
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
 @pytest.fixture
 def closed_url() -> Iterator[str]:
     """A redis URL whose port nothing listens on."""

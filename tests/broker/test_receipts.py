@@ -3,10 +3,7 @@ a notification, who has not, and ids that are not there."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
-import pytest_asyncio
 
 from jln_broker.connection import async_client, sync_client
 from jln_broker.errors import NotFound
@@ -19,28 +16,17 @@ from jln_broker.receipts import read_receipts, read_receipts_sync
 NAMES = StreamNames()
 
 
-@pytest.fixture(params=["memory", "redis"])
-def url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue(f"{request.param}_url"))
-
-
-@pytest_asyncio.fixture
-async def publisher(url: str) -> AsyncIterator[AsyncPublisher]:
-    async with AsyncPublisher(url) as pub:
-        yield pub
-
-
-async def reader_of(url: str, user: str, groups: tuple[str, ...] = ()) -> History:
+async def reader_of(broker_url: str, user: str, groups: tuple[str, ...] = ()) -> History:
     """A user whose server reads its streams: what puts them in a receipt's audience."""
-    history = History(async_client(url), NAMES, user, Decoder(keep_expired=True))
+    history = History(async_client(broker_url), NAMES, user, Decoder(keep_expired=True))
     await history.load(NAMES.audience(user, groups))
     return history
 
 
 @pytest.mark.asyncio
 async def test_a_broadcast_lists_who_read_it_and_who_has_not(
-        url: str, publisher: AsyncPublisher) -> None:
-    ada, bob = await reader_of(url, "ada"), await reader_of(url, "bob")
+        broker_url: str, publisher: AsyncPublisher) -> None:
+    ada, bob = await reader_of(broker_url, "ada"), await reader_of(broker_url, "bob")
     [broadcast] = await publisher.publish("maintenance at 6")
     entries = await ada.client.xrange("jln:broadcast")
     ada.add(ada.decoder.decode("jln:broadcast", entries, 0))  # as the fan-out's reader would
@@ -51,16 +37,16 @@ async def test_a_broadcast_lists_who_read_it_and_who_has_not(
     assert [user for user, _ in receipts.read] == ["ada"]
     assert receipts.unread == ["bob"] and not receipts.everyone_read
     assert receipts.to_dict()["unread"] == [{"user": "bob"}]
-    assert read_receipts_sync(sync_client(url), NAMES, broadcast) == receipts
+    assert read_receipts_sync(sync_client(broker_url), NAMES, broadcast) == receipts
     await ada.client.aclose()
     await bob.client.aclose()
 
 
 @pytest.mark.asyncio
 async def test_a_user_who_joined_after_a_broadcast_counts_as_having_read_it(
-        url: str, publisher: AsyncPublisher) -> None:
+        broker_url: str, publisher: AsyncPublisher) -> None:
     [broadcast] = await publisher.publish("before carol's time")
-    carol = await reader_of(url, "carol")
+    carol = await reader_of(broker_url, "carol")
 
     receipts = await read_receipts(carol.client, NAMES, broadcast)
 
@@ -71,21 +57,21 @@ async def test_a_user_who_joined_after_a_broadcast_counts_as_having_read_it(
 
 @pytest.mark.asyncio
 async def test_a_user_notification_targets_that_user_even_before_their_server_ran(
-        url: str, publisher: AsyncPublisher) -> None:
+        broker_url: str, publisher: AsyncPublisher) -> None:
     [notification] = await publisher.publish("your job is done", users=["carol"])
 
-    receipts = await read_receipts(async_client(url), NAMES, notification)
+    receipts = await read_receipts(async_client(broker_url), NAMES, notification)
 
     assert (receipts.read, receipts.unread) == ([], ["carol"])
 
 
 @pytest.mark.asyncio
 async def test_excluded_users_and_marked_unread_are_counted_right(
-        url: str, publisher: AsyncPublisher) -> None:
+        broker_url: str, publisher: AsyncPublisher) -> None:
     for user in ("ada", "bob", "cy"):
-        await reader_of(url, user, ("ml",))
+        await reader_of(broker_url, user, ("ml",))
     [notification] = await publisher.publish("ml news", groups=["ml"], exclude_users=["cy"])
-    client = async_client(url)
+    client = async_client(broker_url)
     await client.hset(NAMES.inbox("ada", "read"), notification, 0)  # marked unread again
     await client.hset(NAMES.inbox("bob", "read"), notification, 1700000000000)
 
@@ -98,17 +84,17 @@ async def test_excluded_users_and_marked_unread_are_counted_right(
 @pytest.mark.asyncio
 @pytest.mark.parametrize("notification_id", [
     "jln:broadcast/1-0", "nonsense", "other:broadcast/1-0", "jln:user:ada/"])
-async def test_an_id_the_streams_do_not_hold_is_not_found(url: str,
+async def test_an_id_the_streams_do_not_hold_is_not_found(broker_url: str,
                                                           notification_id: str) -> None:
     with pytest.raises(NotFound) as missing:
-        await read_receipts(async_client(url), NAMES, notification_id)
+        await read_receipts(async_client(broker_url), NAMES, notification_id)
     assert missing.value.field == "id"
 
 
 @pytest.mark.asyncio
 async def test_the_answer_has_the_shape_of_the_receipts_endpoint(
-        url: str, publisher: AsyncPublisher) -> None:
-    client = async_client(url)
+        broker_url: str, publisher: AsyncPublisher) -> None:
+    client = async_client(broker_url)
     await client.sadd(NAMES.readers("jln:group:ml"), "cy", "ada", "bob")  # as their servers do
     [notification] = await publisher.publish("ml news", groups=["ml"])
     await client.hset(NAMES.inbox("cy", "read"), notification, 1700000000456)
@@ -122,20 +108,20 @@ async def test_the_answer_has_the_shape_of_the_receipts_endpoint(
         "read": [{"user": "ada", "readAt": 1700000000123},
                  {"user": "cy", "readAt": 1700000000456}],
         "unread": [{"user": "bob"}]}
-    assert receipts == read_receipts_sync(sync_client(url), NAMES, notification)
+    assert receipts == read_receipts_sync(sync_client(broker_url), NAMES, notification)
 
 
 @pytest.mark.asyncio
 async def test_a_notification_nobody_reads_yet_has_no_targets(
-        url: str, publisher: AsyncPublisher) -> None:
+        broker_url: str, publisher: AsyncPublisher) -> None:
     [notification] = await publisher.publish("to a group without servers", groups=["new"])
 
-    receipts = await read_receipts(async_client(url), NAMES, notification)
+    receipts = await read_receipts(async_client(broker_url), NAMES, notification)
 
     assert receipts.to_dict() == {"id": notification, "read": [], "unread": []}
 
 
-def test_the_blocking_client_finds_the_same_unknown_ids_missing(url: str) -> None:
+def test_the_blocking_client_finds_the_same_unknown_ids_missing(broker_url: str) -> None:
     with pytest.raises(NotFound) as missing:
-        read_receipts_sync(sync_client(url), NAMES, "jln:user:ada/1-0")
+        read_receipts_sync(sync_client(broker_url), NAMES, "jln:user:ada/1-0")
     assert missing.value.field == "id" and "jln:user:ada/1-0" in str(missing.value)
