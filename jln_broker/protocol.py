@@ -63,6 +63,13 @@ class StreamNames:
         return "broadcast" if stream == self.broadcast else stream[len(self.prefix) + 1:].split(
             ":", 1)[0]
 
+    def addressed_to(self, stream: str) -> tuple[list[str], list[str]]:
+        """The users and groups a stream is for, as a publisher would name them (neither:
+        everyone); the inverse of ``targets`` for one stream."""
+        scope = self.scope(stream)
+        name = stream[len(self.prefix) + len(scope) + 2:]
+        return [name] if scope == "user" else [], [name] if scope == "group" else []
+
     def targets(self, notification: Notification) -> list[str]:
         """The streams a notification is written to."""
         if notification.is_broadcast:

@@ -101,9 +101,8 @@ class _Plan:
         entries, readers = replies
         if not entries:
             raise NotFound("id", f"{self.notification_id!r} {NOT_FOUND}")
-        scope = self.names.scope(self.stream)
-        users = ({self.stream[len(self.names.prefix) + len("user") + 2:]} if scope == "user"
-                 else {_text(r) for r in readers})
+        addressed, _ = self.names.addressed_to(self.stream)
+        users = set(addressed) or {_text(r) for r in readers}
         excluded = set(decode_entry(entries[0][1]).exclude_users)
         return sorted(users - excluded)
 

@@ -10,7 +10,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
-from jln_broker.errors import ValidationError
+from jln_broker.errors import NotFound, ValidationError
 from jln_broker.history import (
     FILTER_NAMES,
     NO_FILTERS,
@@ -20,13 +20,14 @@ from jln_broker.history import (
     parse_filters,
 )
 from jln_broker.protocol import Cursor
-from jln_broker.receipts import read_receipts
+from jln_broker.receipts import NOT_FOUND, read_receipts
 
 from .. import wire
 from .base import READY_TIMEOUT, BaseHandler, Failure, http_errors
 
 MAX_IDS = 1000
 _ID = re.compile(r".+/[0-9]+-[0-9]+")
+_ENTRY_PART_MAX = 2**64 - 1
 _FILTER_JSON: dict[str, tuple[type, ...]] = {
     "read": (bool,), "saved": (bool,), "type": (str,), "createdAfter": (int, str),
     "createdBefore": (int, str)}
@@ -165,15 +166,22 @@ class ReceiptsHandler(BaseHandler):
         """Who of its audience has read a notification, and who has not yet; for whoever may
         publish to that audience."""
         names = self.service.names
-        stream = notification_id.rpartition("/")[0]
-        scope = names.scope(stream)
-        audience = stream[len(names.prefix) + len(scope) + 2:]
-        users = [audience] if scope == "user" else []
-        groups = [audience] if scope == "group" else []
+        users, groups = names.addressed_to(notification_id.rpartition("/")[0])
         with http_errors():
             self.service.policy.check(users, groups, self.current_user, self.secret)
+            if not _redis_can_hold(notification_id):  # XRANGE would refuse it: a 502
+                raise NotFound("id", f"{notification_id!r} {NOT_FOUND}")
             receipts = await read_receipts(self.service.history.client, names, notification_id)
         self.finish(receipts.to_dict())
+
+
+def _redis_can_hold(notification_id: str) -> bool:
+    """Whether the entry part is an id Redis could have issued: ``<ms>-<seq>``, each part
+    within 64 bits."""
+    if not _ID.fullmatch(notification_id):
+        return False
+    parts = notification_id.rpartition("/")[2].split("-")
+    return all(len(part) <= 20 and int(part) <= _ENTRY_PART_MAX for part in parts)
 
 
 def not_in_inbox(notification_id: str) -> Failure:
