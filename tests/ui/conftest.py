@@ -202,7 +202,7 @@ def open_lab(jupyter_lab: JupyterProcess, lab_context: BrowserContext) -> Callab
         page = lab_context.pages[0]
         page.goto(f"{jupyter_lab.url}lab?token={jupyter_lab.token}")
         expect(page.locator("#jupyterlab-splash")).to_have_count(0, timeout=READY_TIMEOUT_MS)
-        expect(page.locator("#jp-main-statusbar")).to_be_visible()
+        expect(page.locator("#jp-main-statusbar")).to_be_visible(timeout=READY_TIMEOUT_MS)
         expect(page.locator(".jp-Launcher")).to_be_visible()  # a fresh workspace opens one
         item = status_item(page)
         expect(item).to_have_attribute("data-jln-state", state, timeout=READY_TIMEOUT_MS)
