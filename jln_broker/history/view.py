@@ -12,7 +12,7 @@ import binascii
 import json
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import ValidationError
@@ -195,19 +195,29 @@ class InboxView:
         visible = self.visible(now)
         if filters == NO_FILTERS:
             return visible
-        return [e for e in visible if filters.admits(e, self.state, self.scope_of)]
+        if filters._needle:  # the text alone first: a bare ``in`` per entry, no call
+            needle = filters._needle
+            visible = [e for e in visible if needle in e.text]
+            if replace(filters, search=None) == NO_FILTERS:
+                return visible
+        admits, state, scope_of = filters.admits, self.state, self.scope_of
+        return [e for e in visible if admits(e, state, scope_of)]
 
     def count(self, filters: Filters, now: int) -> tuple[int, int]:
         """(unread, total) under ``filters``."""
         if filters == NO_FILTERS:
             return self.unread(now), len(self.visible(now))
         found = self.matching(filters, now)
-        return sum(not self.state.is_read(e) for e in found), len(found)
+        return self._unread_among(found), len(found)
+
+    def _unread_among(self, entries: list[Entry]) -> int:
+        return len(entries) - sum(map(self.state.is_read, entries))
 
     def page(self, filters: Filters, limit: int, cursor: PageCursor | None, order: str,
              now: int) -> InboxPage:
         found = self.matching(filters, now)
-        orders = [e.order for e in found] if found is not self._visible else self._orders
+        orders = (self._orders if found is self._visible or cursor is None  # unused then
+                  else [e.order for e in found])
         if order == "newest":
             end = len(found) if cursor is None else bisect_left(orders, cursor.after)
             items = found[max(0, end - limit):end][::-1]
@@ -216,8 +226,7 @@ class InboxView:
             start = 0 if cursor is None else bisect_right(orders, cursor.after)
             items = found[start:start + limit]
             more = start + limit < len(found)
-        unread = (self._unread if found is self._visible
-                  else sum(not self.state.is_read(e) for e in found))
+        unread = self._unread if found is self._visible else self._unread_among(found)
         return InboxPage(items, PageCursor(items[-1].order) if more and items else None,
                          len(found), unread)
 
