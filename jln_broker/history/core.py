@@ -8,6 +8,7 @@ and state from Redis at start, then follows them; the streams stay the record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -127,6 +128,12 @@ class History:
     def unread_now(self) -> int:
         """The unread count as last known, without asking Redis (for a hello)."""
         return self.view.unread(now_ms())
+
+    async def refresh(self) -> None:
+        """Take up the state changes another server of the owner made, if Redis answers (else
+        what is known stands: the poll and the socket also serve from memory)."""
+        with contextlib.suppress(*RETRYABLE, *REFUSED):
+            await self.state.refresh(self.client)
 
     # --- the inbox --------------------------------------------------------------------------
 

@@ -74,6 +74,7 @@ class NotificationsHandler(InboxHandler):
         with http_errors():
             since = Cursor.decode(self.get_argument("since"))
             await fanout.ready(READY_TIMEOUT)
+            await history.refresh()  # read state another server of the owner changed
             until = fanout.cursor
             assert until is not None
             page = history.after(since, until, limit)

@@ -66,6 +66,7 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         fanout = self.service.fanout
         sub, until = await fanout.subscribe(self._since)
         try:
+            await self.service.history.refresh()  # another server of the owner may have marked
             await self.write_message(wire.hello(
                 self._since or until, self.service.owner.name, self.service.poll_interval,
                 self.service.history.unread_now()))
