@@ -91,6 +91,7 @@ def _meta(args: argparse.Namespace, redis_version: str) -> dict[str, Any]:
         "redis_server": redis_version,
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "cpus": os.cpu_count(),
         "load_average": os.getloadavg(),  # others' work on the machine skews every figure
         "packages": {name: _version(name) for name in ("redis", "fakeredis", "msgpack",
                                                        "tornado", "jupyter_server")},
