@@ -1,7 +1,10 @@
-import { ConnectionManager } from '../connection';
-import { CursorStore } from '../cursorstore';
+import {
+  ConnectionManager,
+  CursorStore,
+  FallbackPoller,
+  ReconnectSchedule
+} from '../connection';
 import { IDeliveredNotification, IStateFrame } from '../model';
-import { FallbackPoller } from '../poller';
 import {
   deferred,
   FakePollServer,
@@ -28,14 +31,18 @@ function makeManager(
     poll?: FakePollServer;
     random?: () => number;
     token?: string;
+    appendToken?: boolean;
   } = {}
 ): IHarness {
   const storage = options.storage ?? new MemoryStorage();
   const poll = options.poll ?? new FakePollServer();
   const manager = new ConnectionManager({
-    settings: serverSettings(
-      options.token === undefined ? {} : { token: options.token }
-    ),
+    settings: serverSettings({
+      ...(options.token === undefined ? {} : { token: options.token }),
+      ...(options.appendToken === undefined
+        ? {}
+        : { appendToken: options.appendToken })
+    }),
     WebSocket: FakeWebSocket,
     store: new CursorStore({ baseUrl: BASE_URL, storage }),
     fetchPage: poll.fetchPage,
@@ -66,11 +73,11 @@ afterEach(() => {
   jest.useRealTimers();
 });
 
-describe('ConnectionManager.backoffDelay', () => {
+describe('ReconnectSchedule.backoffDelay', () => {
   it('doubles from half a second and caps at thirty seconds', () => {
     const top = () => 1;
     const delays = [0, 1, 2, 3, 4, 5, 6, 7, 10, 50].map(attempt =>
-      ConnectionManager.backoffDelay(attempt, undefined, top)
+      ReconnectSchedule.backoffDelay(attempt, undefined, top)
     );
     expect(delays).toEqual([
       500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000
@@ -80,8 +87,8 @@ describe('ConnectionManager.backoffDelay', () => {
   it('draws each delay between half and all of the base delay', () => {
     for (let attempt = 0; attempt < 12; attempt++) {
       const base = Math.min(30000, 500 * 2 ** attempt);
-      const low = ConnectionManager.backoffDelay(attempt, undefined, () => 0);
-      const high = ConnectionManager.backoffDelay(
+      const low = ReconnectSchedule.backoffDelay(attempt, undefined, () => 0);
+      const high = ReconnectSchedule.backoffDelay(
         attempt,
         undefined,
         () => 0.999999
@@ -90,7 +97,7 @@ describe('ConnectionManager.backoffDelay', () => {
       expect(high).toBeLessThanOrEqual(base);
       expect(high).toBeGreaterThan(base * 0.99);
       for (let i = 0; i < 20; i++) {
-        const delay = ConnectionManager.backoffDelay(attempt);
+        const delay = ReconnectSchedule.backoffDelay(attempt);
         expect(delay).toBeGreaterThanOrEqual(base / 2);
         expect(delay).toBeLessThanOrEqual(base);
       }
@@ -117,6 +124,50 @@ describe('ConnectionManager', () => {
     expect(FakeWebSocket.last.url).toBe(
       'ws://localhost:8888/user/alice/jln/api/ws'
     );
+    manager.dispose();
+  });
+
+  it('leaves the token out when the settings say not to append it', () => {
+    const { manager } = makeManager({ appendToken: false });
+    manager.start();
+    expect(FakeWebSocket.last.url).toBe(
+      'ws://localhost:8888/user/alice/jln/api/ws'
+    );
+    manager.dispose();
+  });
+
+  it('announces every connection that goes live, with its hello', async () => {
+    const storage = new MemoryStorage();
+    const first = makeManager({ storage });
+    first.manager.start();
+    FakeWebSocket.last.hello({ cursor: 'a0', user: 'alice' });
+    first.manager.dispose();
+
+    const { manager } = makeManager({ storage });
+    const hellos: Array<[string, number]> = [];
+    manager.connected.connect((_, hello) => {
+      hellos.push([hello.user, hello.unread]);
+    });
+    manager.start();
+    // A hello for another user is not a connection kept: no signal.
+    FakeWebSocket.last.hello({ cursor: 'a0', user: 'bob', unread: 1 });
+    await jest.advanceTimersByTimeAsync(0);
+    expect(hellos).toEqual([]);
+    FakeWebSocket.last.hello({ cursor: 'b0', user: 'bob', unread: 2 });
+    expect(hellos).toEqual([['bob', 2]]);
+
+    FakeWebSocket.last.serverClose(1001);
+    await jest.advanceTimersByTimeAsync(manager.lastDelayMs ?? 0);
+    FakeWebSocket.last.hello({ cursor: 'b0', user: 'bob', unread: 5 });
+    await jest.advanceTimersByTimeAsync(10000);
+    FakeWebSocket.last.serverClose(4008);
+    await jest.advanceTimersByTimeAsync(0);
+    FakeWebSocket.last.hello({ cursor: 'b0', user: 'bob', unread: 6 });
+    expect(hellos).toEqual([
+      ['bob', 2],
+      ['bob', 5],
+      ['bob', 6]
+    ]);
     manager.dispose();
   });
 
@@ -212,6 +263,36 @@ describe('ConnectionManager', () => {
     manager.dispose();
   });
 
+  it('rests the fallback while the page is hidden, as JupyterLab does', async () => {
+    const { manager, poll } = makeManager();
+    const setHidden = (hidden: boolean) => {
+      Object.defineProperty(document, 'visibilityState', {
+        configurable: true,
+        get: () => (hidden ? 'hidden' : 'visible')
+      });
+      document.dispatchEvent(new Event('visibilitychange'));
+    };
+    try {
+      manager.start();
+      FakeWebSocket.last.serverClose(1006);
+      await jest.advanceTimersByTimeAsync(0);
+      expect(poll.requests.length).toBe(1);
+
+      setHidden(true);
+      await jest.advanceTimersByTimeAsync(10 * 60 * 1000);
+      // One tick lingers; then none while hidden (the socket keeps trying).
+      expect(poll.requests.length).toBe(2);
+      expect(FakeWebSocket.instances.length).toBeGreaterThan(5);
+
+      setHidden(false);
+      await jest.advanceTimersByTimeAsync(30000);
+      expect(poll.requests.length).toBe(3);
+    } finally {
+      setHidden(false);
+      manager.dispose();
+    }
+  });
+
   it('polls at once when the very first connection fails', async () => {
     const { manager, poll } = makeManager();
     manager.start();
@@ -242,6 +323,7 @@ describe('ConnectionManager', () => {
     await jest.advanceTimersByTimeAsync(1000);
     poll.answers.push(late.promise);
     FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(0);
     expect(poll.requests).toEqual(['c1']);
 
     await jest.advanceTimersByTimeAsync(2000);
@@ -276,8 +358,10 @@ describe('ConnectionManager', () => {
     const silent = FakeWebSocket.last;
     await jest.advanceTimersByTimeAsync(15000);
     expect(silent.closedByClient).not.toBeNull();
+    // The fallback's first request goes out within the millisecond.
+    await jest.advanceTimersByTimeAsync(1);
     expect(poll.requests).toEqual([null]);
-    await jest.advanceTimersByTimeAsync(500);
+    await jest.advanceTimersByTimeAsync(499);
     expect(FakeWebSocket.instances.length).toBe(2);
     manager.dispose();
   });
@@ -396,7 +480,7 @@ describe('ConnectionManager', () => {
     manager.dispose();
   });
 
-  it("restarts from the user's own cursor when another user is signed in", () => {
+  it("restarts from the user's own cursor when another user is signed in", async () => {
     const storage = new MemoryStorage();
     const first = makeManager({ storage });
     first.manager.start();
@@ -408,7 +492,7 @@ describe('ConnectionManager', () => {
     second.manager.start();
     expect(FakeWebSocket.last.query.get('cursor')).toBe('a1');
     FakeWebSocket.last.hello({ cursor: 'a1', user: 'bob' });
-    jest.advanceTimersByTime(0);
+    await jest.advanceTimersByTimeAsync(0);
     expect(FakeWebSocket.instances.length).toBe(3);
     expect(FakeWebSocket.last.query.has('cursor')).toBe(false);
     FakeWebSocket.last.hello({ cursor: 'b0', user: 'bob' });

@@ -1,4 +1,4 @@
-import { CursorStore } from '../cursorstore';
+import { CursorStore } from '../connection';
 import { MemoryStorage } from './fakes';
 
 const BASE = 'http://localhost:8888/';

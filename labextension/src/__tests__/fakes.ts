@@ -3,16 +3,14 @@ import { ServerConnection } from '@jupyterlab/services';
 import type { ReadonlyJSONObject } from '@lumino/coreutils';
 import { Signal } from '@lumino/signaling';
 
-import { ConnectionManager } from '../connection';
-import { CursorStore } from '../cursorstore';
+import { CursorStore, FallbackPoller, SocketAttempt } from '../connection';
 import { IDeliveredNotification, IPollResponse } from '../model';
-import { FallbackPoller } from '../poller';
 import { Presenter } from '../presenter';
 
 /**
  * A WebSocket stand-in: records the URL, lets a test play the server.
  */
-export class FakeWebSocket implements ConnectionManager.IWebSocket {
+export class FakeWebSocket implements SocketAttempt.IWebSocket {
   /**
    * Every socket constructed, oldest first.
    */

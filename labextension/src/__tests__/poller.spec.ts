@@ -1,4 +1,4 @@
-import { FallbackPoller } from '../poller';
+import { FallbackPoller } from '../connection';
 import { serverSettings } from './fakes';
 
 function fakeFetch(status: number, body: unknown) {

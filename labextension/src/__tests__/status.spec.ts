@@ -1,5 +1,4 @@
-import { ConnectionManager } from '../connection';
-import { CursorStore } from '../cursorstore';
+import { ConnectionManager, CursorStore } from '../connection';
 import { ConnectionStatus } from '../status';
 import {
   FakePollServer,

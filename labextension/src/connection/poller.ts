@@ -1,5 +1,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
+import type { IDisposable } from '@lumino/disposable';
+import { IPoll, Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import {
@@ -7,16 +9,19 @@ import {
   IPollResponse,
   parseErrorBody,
   parsePollResponse
-} from './model';
+} from '../model';
 
 /**
  * Polls the notifications endpoint while the WebSocket is down.
  *
- * One request at a time; the next one is scheduled when the previous answer
- * has arrived. `stop()` aborts the request in flight and drops its answer, so
- * a late answer can never move the cursor back after the socket is live again.
+ * Built on lumino's `Poll`, as JupyterLab's session manager polls: one
+ * request at a time, the next one an interval after the answer, longer waits
+ * after failures, and no requests while the page is hidden
+ * (`standby: 'when-hidden'`). A full page is followed at once by the next.
+ * `stop()` aborts the request in flight and drops its answer, so a late answer
+ * can never move the cursor back after the socket is live again.
  */
-export class FallbackPoller {
+export class FallbackPoller implements IDisposable {
   /**
    * Construct a stopped poller.
    */
@@ -27,7 +32,13 @@ export class FallbackPoller {
       FallbackPoller.makeFetchPage(
         options.settings ?? ServerConnection.makeSettings()
       );
-    this._intervalMs = FallbackPoller.secondsToMs(options.interval ?? 30);
+    this._poll = new Poll<void, Error>({
+      auto: false,
+      factory: () => this._fetchAll(),
+      frequency: FallbackPoller.frequency(options.interval ?? 30),
+      name: 'jln:FallbackPoller',
+      standby: 'when-hidden'
+    });
   }
 
   /**
@@ -48,21 +59,14 @@ export class FallbackPoller {
    * Whether the poller is running.
    */
   get isRunning(): boolean {
-    return this._running;
+    return this._abort !== null;
   }
 
   /**
-   * The delay between two requests, in milliseconds.
+   * Whether the poller is disposed.
    */
-  get intervalMs(): number {
-    return this._intervalMs;
-  }
-
-  /**
-   * How many requests were sent since construction.
-   */
-  get requestCount(): number {
-    return this._requestCount;
+  get isDisposed(): boolean {
+    return this._poll.isDisposed;
   }
 
   /**
@@ -71,86 +75,78 @@ export class FallbackPoller {
    * Takes effect from the next scheduled request.
    */
   setInterval(seconds: number): void {
-    this._intervalMs = FallbackPoller.secondsToMs(seconds);
+    this._poll.frequency = FallbackPoller.frequency(seconds);
   }
 
   /**
    * Start polling: the first request is sent at once.
    */
   start(): void {
-    if (this._running) {
+    if (this._abort !== null || this.isDisposed) {
       return;
     }
-    this._running = true;
-    this._generation++;
-    void this._poll(this._generation);
+    this._abort = new AbortController();
+    void this._poll.start();
   }
 
   /**
    * Stop polling, abort the request in flight and ignore its answer.
    */
   stop(): void {
-    if (!this._running) {
+    if (this._abort === null) {
       return;
     }
-    this._running = false;
-    this._generation++;
-    if (this._timer !== null) {
-      clearTimeout(this._timer);
-      this._timer = null;
-    }
-    this._abort?.abort();
+    this._abort.abort();
     this._abort = null;
+    void this._poll.stop();
   }
 
   /**
    * Stop and disconnect every listener.
    */
   dispose(): void {
+    if (this.isDisposed) {
+      return;
+    }
     this.stop();
+    this._poll.dispose();
     Signal.clearData(this);
   }
 
-  private async _poll(generation: number): Promise<void> {
-    this._timer = null;
-    const abort =
-      typeof AbortController !== 'undefined' ? new AbortController() : null;
-    this._abort = abort;
-    this._requestCount++;
-    const cursor = this._getCursor();
-    let answer: IPollResponse | null = null;
-    let error: Error | null = null;
-    try {
-      answer = await this._fetchPage(cursor, abort?.signal);
-    } catch (reason) {
-      error = reason instanceof Error ? reason : new Error(String(reason));
+  private async _fetchAll(): Promise<void> {
+    const abort = this._abort;
+    if (abort === null) {
+      return;
     }
-    if (generation !== this._generation) {
-      return; // Stopped meanwhile: this answer is stale.
-    }
-    this._abort = null;
-    if (answer) {
-      this._polled.emit({ cursor, response: answer });
-    } else if (error) {
-      this._failed.emit(error);
-    }
-    if (generation === this._generation && this._running) {
-      // A full page means more is waiting: fetch it without waiting.
-      const delay = answer?.more ? 0 : this._intervalMs;
-      this._timer = setTimeout(() => void this._poll(generation), delay);
+    let more = true;
+    while (more) {
+      const cursor = this._getCursor();
+      let response: IPollResponse;
+      try {
+        response = await this._fetchPage(cursor, abort.signal);
+      } catch (reason) {
+        if (abort.signal.aborted) {
+          return; // Stopped meanwhile: nobody waits for this answer.
+        }
+        const error =
+          reason instanceof Error ? reason : new Error(String(reason));
+        this._failed.emit(error);
+        throw error;
+      }
+      if (abort.signal.aborted) {
+        return; // Stopped meanwhile: this answer is stale.
+      }
+      this._polled.emit({ cursor, response });
+      more = response.more;
     }
   }
 
   private _abort: AbortController | null = null;
   private _failed = new Signal<this, Error>(this);
   private _fetchPage: FallbackPoller.FetchPage;
-  private _generation = 0;
   private _getCursor: () => string | null;
-  private _intervalMs: number;
+  private _poll: Poll<void, Error>;
   private _polled = new Signal<this, FallbackPoller.IResult>(this);
-  private _requestCount = 0;
-  private _running = false;
-  private _timer: ReturnType<typeof setTimeout> | null = null;
 }
 
 /**
@@ -225,11 +221,22 @@ export namespace FallbackPoller {
   }
 
   /**
-   * Clamp an interval in seconds and turn it into milliseconds.
+   * The longest wait after failed requests, in seconds.
    */
-  export function secondsToMs(seconds: number): number {
+  export const MAX_BACKOFF = 300;
+
+  /**
+   * The `Poll` frequency for an interval in seconds: the interval clamped to
+   * at least `MIN_INTERVAL`, growing after failures up to `MAX_BACKOFF`.
+   */
+  export function frequency(seconds: number): IPoll.Frequency {
     const value = Number.isFinite(seconds) ? seconds : 30;
-    return Math.round(Math.max(MIN_INTERVAL, value) * 1000);
+    const interval = Math.round(Math.max(MIN_INTERVAL, value) * 1000);
+    return {
+      interval,
+      backoff: true,
+      max: Math.max(interval, MAX_BACKOFF * 1000)
+    };
   }
 
   /**
