@@ -1,4 +1,5 @@
 import type { Notification } from '@jupyterlab/apputils';
+import { nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import type { ReadonlyJSONObject } from '@lumino/coreutils';
 import type { IDisposable } from '@lumino/disposable';
 
@@ -33,6 +34,9 @@ export class Presenter implements IDisposable {
     this._openWindow = options.openWindow ?? Presenter.openInNewTab;
     this._staleAfterMs = options.staleAfterMs ?? Presenter.STALE_AFTER_MS;
     this._maxKeys = options.maxKeys ?? 500;
+    this._trans = options.trans ?? nullTranslator.load('jupyterlab');
+    this._isMuted = options.isMuted ?? (() => false);
+    this._shouldToast = options.shouldToast ?? (() => true);
     this._settings = { ...Presenter.DEFAULT_SETTINGS };
     this._ages =
       options.ages ??
@@ -145,12 +149,20 @@ export class Presenter implements IDisposable {
   }
 
   /**
-   * The `autoClose` to use: `0` (notification center only) when settings or
-   * age say no toast, else what the sender asked for.
+   * The `autoClose` to use: `0` (notification center only) when settings,
+   * age, a mute, read state (read in another tab) or another tab of the
+   * person (the one they look at toasts) say no toast, else what the sender
+   * asked for.
    */
   autoCloseOf(notification: IDeliveredNotification): number | false {
     const settings = this._settings;
-    if (settings.doNotDisturb || !settings.toasts) {
+    if (
+      settings.doNotDisturb ||
+      !settings.toasts ||
+      notification.read ||
+      this._isMuted(notification) ||
+      !this._shouldToast()
+    ) {
       return 0;
     }
     if (
@@ -168,21 +180,9 @@ export class Presenter implements IDisposable {
   private _actionsOf(
     notification: IDeliveredNotification
   ): Notification.IAction[] {
-    const actions: Notification.IAction[] = (notification.actions ?? []).map(
+    return Presenter.actionsOf(notification, this._trans.__('Open')).map(
       action => this._actionOf(action)
     );
-    const link = notification.link;
-    if (link && !(notification.actions ?? []).some(a => a.link === link)) {
-      actions.push(
-        this._actionOf({
-          label: 'Open',
-          caption: link,
-          displayType: 'link',
-          link
-        })
-      );
-    }
-    return actions;
   }
 
   private _actionOf(action: INotificationAction): Notification.IAction {
@@ -190,16 +190,23 @@ export class Presenter implements IDisposable {
       label: action.label,
       caption: action.caption || action.link || action.commandId || '',
       displayType: action.displayType,
-      callback: () => this._runAction(action)
+      callback: () => this.runAction(action)
     };
   }
 
-  private _runAction(action: INotificationAction): void {
+  /**
+   * Run an action of a notification with the toasts' rules: a link opens in
+   * a new tab when it is http(s), a command runs when the settings allow it.
+   */
+  runAction(action: INotificationAction): void {
     if (action.link !== undefined) {
       const url = Presenter.safeUrl(action.link);
       if (url === null) {
         this._warn(
-          `JLN refused to open a link that is not http(s): ${action.link}`
+          this._trans.__(
+            'JLN refused to open a link that is not http(s): %1',
+            action.link
+          )
         );
       } else {
         this._openWindow(url);
@@ -211,12 +218,17 @@ export class Presenter implements IDisposable {
     }
     if (!this._settings.allowedCommands.includes(commandId)) {
       this._warn(
-        `JLN refused to run the command "${commandId}": it is not in the allowed commands setting.`
+        this._trans.__(
+          'JLN refused to run the command "%1": it is not in the allowed commands setting.',
+          commandId
+        )
       );
       return;
     }
     this._commands.execute(commandId, action.args ?? {}).catch(reason => {
-      this._warn(`The command "${commandId}" failed: ${String(reason)}`);
+      this._warn(
+        this._trans.__('The command "%1" failed: %2', commandId, String(reason))
+      );
     });
   }
 
@@ -269,12 +281,15 @@ export class Presenter implements IDisposable {
   private _ages: AgeRefresher;
   private _clock: ServerClock;
   private _commands: Presenter.ICommands;
+  private _isMuted: (notification: IDeliveredNotification) => boolean;
   private _keys = new Map<string, string>();
   private _manager: Presenter.INotificationManager;
   private _maxKeys: number;
   private _openWindow: (url: string) => void;
   private _settings: Presenter.ISettings;
+  private _shouldToast: () => boolean;
   private _staleAfterMs: number;
+  private _trans: TranslationBundle;
 }
 
 /**
@@ -377,6 +392,39 @@ export namespace Presenter {
      * What keeps the age lines true; defaults to one on `manager` and `clock`.
      */
     ages?: AgeRefresher;
+    /**
+     * The translation bundle of warnings and labels.
+     */
+    trans?: TranslationBundle;
+    /**
+     * Whether the user muted a notification's origin or topic: no toast.
+     */
+    isMuted?: (notification: IDeliveredNotification) => boolean;
+    /**
+     * Whether this tab is the one of the person's tabs that toasts.
+     */
+    shouldToast?: () => boolean;
+  }
+
+  /**
+   * A notification's actions, with its link as one more (labelled
+   * `openLabel`) unless an action already opens it.
+   */
+  export function actionsOf(
+    notification: IDeliveredNotification,
+    openLabel: string
+  ): INotificationAction[] {
+    const actions = [...(notification.actions ?? [])];
+    const link = notification.link;
+    if (link && !actions.some(action => action.link === link)) {
+      actions.push({
+        label: openLabel,
+        caption: link,
+        displayType: 'link',
+        link
+      });
+    }
+    return actions;
   }
 
   /**
