@@ -27,8 +27,8 @@ export class TabElection implements IDisposable {
   constructor(options: TabElection.IOptions) {
     this._now = options.now ?? (() => Date.now());
     this._page = options.page ?? TabElection.browserPage();
-    this._heartbeatMs = options.heartbeatMs ?? 2000;
-    this._timeoutMs = options.timeoutMs ?? 3.5 * this._heartbeatMs;
+    const heartbeatMs = options.heartbeatMs ?? 2000;
+    this._timeoutMs = options.timeoutMs ?? 3.5 * heartbeatMs;
     this._self = {
       id: options.id ?? UUID.uuid4(),
       ...this._sample(),
@@ -43,7 +43,7 @@ export class TabElection implements IDisposable {
     const open = options.openChannel ?? TabElection.openChannel;
     this._channel = open(options.channelName, data => this._receive(data));
     this._channel.post({ kind: 'join', tab: this._self });
-    this._timer = setInterval(() => this._beat(), this._heartbeatMs);
+    this._timer = setInterval(() => this._beat(), heartbeatMs);
   }
 
   /**
@@ -131,7 +131,8 @@ export class TabElection implements IDisposable {
   }
 
   /**
-   * The heartbeat: announce this tab, forget the tabs gone silent.
+   * The heartbeat: read the page again (focus leaving from inside an iframe
+   * fires no event here), announce this tab, forget the tabs gone silent.
    */
   private _beat(): void {
     this._refresh();
@@ -175,7 +176,6 @@ export class TabElection implements IDisposable {
 
   private _channel: TabElection.IChannel;
   private _disposed = false;
-  private _heartbeatMs: number;
   private _now: () => number;
   private _others = new Map<
     string,

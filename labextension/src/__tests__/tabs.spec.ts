@@ -136,6 +136,7 @@ function notifyingDesktop(): string[] {
 
 beforeEach(() => {
   jest.useFakeTimers();
+  time = 1000;
   bus = new Bus();
 });
 
@@ -262,6 +263,18 @@ describe('TabElection', () => {
     expect(a.election.shouldToast()).toBe(true);
   });
 
+  it('reads the page again at each beat, for focus changes without an event', () => {
+    const a = openTab('a');
+    openTab('b');
+    a.page.focus();
+    a.page.focused = false;
+    advance(1000);
+    expect(bus.sent).toContainEqual({
+      kind: 'state',
+      tab: { id: 'a', focused: false, visible: true, focusedAt: 1000 }
+    });
+  });
+
   it('ignores the tabs of another JupyterLab or user', () => {
     const a = openTab('a', 'jln-tabs:/user/alice/:alice');
     const b = openTab('b', 'jln-tabs:/user/bob/:bob');
@@ -299,6 +312,21 @@ describe('TabElection', () => {
     expect(bus.sent[bus.sent.length - 1]).toEqual({ kind: 'leave', id: 'a' });
     election.dispose();
     expect(bus.sent).toHaveLength(2);
+  });
+});
+
+describe('TabElection in the browser', () => {
+  it('without BroadcastChannel, talks through localStorage', () => {
+    const written: string[] = [];
+    const setItem = jest
+      .spyOn(Storage.prototype, 'setItem')
+      .mockImplementation(key => void written.push(key));
+    const election = new TabElection({ channelName: 'jln-tabs:/lab/:alice' });
+    expect(election.shouldToast()).toBe(true);
+    election.dispose();
+    setItem.mockRestore();
+    expect(written).toEqual(['jln-tabs:/lab/:alice', 'jln-tabs:/lab/:alice']);
+    expect(window.localStorage.getItem('jln-tabs:/lab/:alice')).toBeNull();
   });
 });
 
