@@ -110,7 +110,8 @@ def _wire_fields(args: argparse.Namespace) -> Record:
         "autoClose": args.auto_close, "title": args.title, "origin": args.origin,
         "topic": args.topic, "link": args.link, "key": args.key,
         "expiresAt": _timestamp(args.expires_at), "notBefore": _timestamp(args.not_before),
-        "excludeUsers": args.exclude_users, "data": _json("data", args.data),
+        "excludeUsers": args.exclude_users, "pinned": args.pinned or None,
+        "requireAck": args.require_ack or None, "data": _json("data", args.data),
         "actions": _actions(args.actions, args.command, args.command_args) or None,
         "users": args.users, "groups": args.groups,
     }
@@ -329,6 +330,12 @@ def _send_parser(send_parser: argparse.ArgumentParser) -> None:
         help="deliver it then, not now (ISO 8601 with a zone, or epoch milliseconds)")
     add("--exclude-user", dest="exclude_users", action="append", metavar="NAME",
         help="everyone in the audience but this user (repeatable)")
+    add("--pinned", action="store_true",
+        help="show it as a banner across the top of JupyterLab until it expires or a later "
+             "notification with its --key withdraws it; it cannot be dismissed")
+    add("--require-ack", action="store_true",
+        help="pinned, with an Acknowledge button: the banner stays until clicked, which is "
+             "the read receipt (see --wait-read)")
     add("--data", metavar="JSON", help="extra data, a JSON object")
     add("--idempotency-key", metavar="KEY",
         help="the same key within 24 h prints the first send's ids and sends nothing")

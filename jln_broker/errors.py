@@ -8,31 +8,31 @@ class JLNError(Exception):
     """Base class of every error this package raises on purpose."""
 
 
-class ValidationError(JLNError, ValueError):
-    """Input that breaks a rule of the model or the protocol.
-
-    ``field`` names what is wrong (``actions[1].label``, ``cursor``) so an HTTP 400 body or a CLI
-    message can point at it.
-    """
+class FieldError(JLNError):
+    """An error about one input: ``field`` names it (``actions[1].label``, ``cursor``, ``id``)
+    so an HTTP error body or a CLI message can point at it."""
 
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
         self.problem = problem
+
+
+class ValidationError(FieldError, ValueError):
+    """Input that breaks a rule of the model or the protocol."""
 
 
 class TooLarge(ValidationError):
     """Input over a size limit (HTTP 413 rather than 400)."""
 
 
-class NotFound(JLNError):
+class NotFound(FieldError):
     """What was asked for is not there (HTTP 404): an id not in this user's inbox, an entry the
-    stream no longer holds. ``field`` names the input that pointed at it."""
+    stream no longer holds."""
 
-    def __init__(self, field: str, problem: str) -> None:
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-        self.problem = problem
+
+class Conflict(FieldError):
+    """What the notification's own rules refuse (HTTP 409): dismissing a pinned one."""
 
 
 class BrokerUnavailable(JLNError, ConnectionError):

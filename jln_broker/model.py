@@ -89,9 +89,15 @@ class Notification:
     expires_at: int | None = None  # milliseconds since the epoch
     not_before: int | None = None  # milliseconds since the epoch: scheduled delivery
     exclude_users: tuple[str, ...] = ()  # stored in the entry: readers must know to skip it
+    pinned: bool = False  # a banner until it expires or a later one with its key withdraws it
+    require_ack: bool = False  # pinned until its reader acknowledges it (marks it read by id)
     data: dict[str, Any] = field(default_factory=dict)
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.require_ack and not self.pinned:  # an acknowledgement is asked on a banner
+            object.__setattr__(self, "pinned", True)
 
     @property
     def is_broadcast(self) -> bool:
@@ -129,6 +135,8 @@ class Notification:
         out.update((name, value) for name, value in optional if value is not None)
         if self.exclude_users:
             out["excludeUsers"] = list(self.exclude_users)
+        out.update((name, True) for name, value in (("pinned", self.pinned),
+                                                    ("requireAck", self.require_ack)) if value)
         if self.actions:
             out["actions"] = [a.to_dict() for a in self.actions]
         if self.data:
@@ -146,6 +154,10 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
                               f"unknown field (known: {', '.join(sorted(_FIELDS))})")
     check = _Checker(limits)
     auto_close = raw.get("autoClose", 5000)
+    require_ack = check.flag("requireAck", raw.get("requireAck"))
+    if require_ack and raw.get("pinned") is False:
+        raise ValidationError("pinned", "must be true (or left out) when requireAck is true: "
+                                        "an acknowledgement is asked on a pinned banner")
     return Notification(
         message=check.required("message", raw.get("message"), limits.max_message_chars),
         type=check.choice("type", raw.get("type", "info"), TYPES),
@@ -159,6 +171,8 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
         expires_at=check.timestamp("expiresAt", raw.get("expiresAt")),
         not_before=check.timestamp("notBefore", raw.get("notBefore")),
         exclude_users=check.names("excludeUsers", raw.get("excludeUsers")),
+        pinned=check.flag("pinned", raw.get("pinned")),
+        require_ack=require_ack,
         data=check.data("data", raw.get("data")),
         users=check.names("users", raw.get("users")),
         groups=check.names("groups", raw.get("groups")),
@@ -166,8 +180,8 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
 
 
 _FIELDS = frozenset({"message", "type", "autoClose", "title", "origin", "topic", "link",
-                     "actions", "key", "expiresAt", "notBefore", "excludeUsers", "data", "users",
-                     "groups"})
+                     "actions", "key", "expiresAt", "notBefore", "excludeUsers", "pinned",
+                     "requireAck", "data", "users", "groups"})
 _ACTION_FIELDS = frozenset({"label", "caption", "displayType", "link", "commandId", "args"})
 
 
@@ -218,6 +232,13 @@ class _Checker:
             raise ValidationError(name, "must be an http(s) URL with an ASCII host (IDN as "
                                         f"punycode, no IPv6 literal), not {url[:80]!r}")
         return url
+
+    def flag(self, name: str, value: Any) -> bool:
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            raise ValidationError(name, f"must be true or false, not {_kind(value)} {value!r:.40}")
+        return value
 
     def timestamp(self, name: str, value: Any) -> int | None:
         return None if value is None else parse_time(name, value)

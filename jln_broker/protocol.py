@@ -25,6 +25,8 @@ MAX_SEQ = 2**64 - 1
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # with fullmatch: what Redis accepts
 _DIGITS = re.compile(r"[0-9]{1,20}")
 _JSON_FIELDS = ("actions", "data", "users", "groups", "excludeUsers")
+_FLAGS = {"1": True, "true": True, "0": False, "false": False}
+"""How ``pinned`` and ``requireAck`` are written in the flat form (any case)."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +113,9 @@ def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
     """Flat string fields, as ``redis-cli XADD`` writes them, to wire values.
 
     ``autoClose`` is digits (or ``false``); ``expiresAt`` and ``notBefore`` digits or ISO 8601;
-    ``actions``, ``data``, ``users``, ``groups`` and ``excludeUsers`` are JSON text; fields the
-    model does not know are kept in ``data``.
+    ``pinned`` and ``requireAck`` ``1``/``true`` or ``0``/``false``; ``actions``, ``data``,
+    ``users``, ``groups`` and ``excludeUsers`` are JSON text; fields the model does not know
+    are kept in ``data``.
     """
     out: dict[str, Any] = {}
     extra: dict[str, str] = {}
@@ -121,6 +124,8 @@ def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
             out[name] = False if value.strip().lower() == "false" else _digits(name, value)
         elif name in ("expiresAt", "notBefore"):
             out[name] = _digits(name, value) if _DIGITS.fullmatch(value.strip()) else value
+        elif name in ("pinned", "requireAck"):
+            out[name] = _flag(name, value)
         elif name in _JSON_FIELDS:
             try:
                 out[name] = json.loads(value)
@@ -145,6 +150,13 @@ def _digits(name: str, value: str) -> int:
     if not _DIGITS.fullmatch(value.strip()):
         raise ValidationError(name, f"must be digits (milliseconds) or false, not {value[:40]!r}")
     return int(value)
+
+
+def _flag(name: str, value: str) -> bool:
+    flag = _FLAGS.get(value.strip().lower())
+    if flag is None:
+        raise ValidationError(name, f"must be 1, true, 0 or false, not {value[:40]!r}")
+    return flag
 
 
 def _text(value: bytes | str) -> str:

@@ -36,14 +36,15 @@ if TYPE_CHECKING:
 NotificationLike = Notification | Mapping[str, Any]
 
 _SNAKE_TO_WIRE = {"auto_close": "autoClose", "expires_at": "expiresAt",
-                  "not_before": "notBefore", "exclude_users": "excludeUsers"}
+                  "not_before": "notBefore", "exclude_users": "excludeUsers",
+                  "require_ack": "requireAck"}
 
 
 def notification_from(message: str, fields: Mapping[str, Any],
                       limits: Limits = DEFAULT_LIMITS) -> Notification:
     """Build a notification from Python-style keyword arguments (``auto_close=False``,
     ``expires_at=datetime``, ``not_before=datetime``, ``users=["ada"]``,
-    ``exclude_users=["ada"]``)."""
+    ``exclude_users=["ada"]``, ``pinned=True``, ``require_ack=True``)."""
     raw: dict[str, Any] = {_SNAKE_TO_WIRE.get(k, k): v for k, v in fields.items()}
     for name in ("expiresAt", "notBefore"):
         if isinstance(raw.get(name), datetime):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import redis.asyncio
 
 from ..backoff import REFUSED, RETRYABLE, Backoff
+from ..errors import Conflict
 from ..protocol import Cursor, Delivered, StreamNames
 from ..reader import Decoder, Page, current_cursor, read_range
 from .state import FRESH, Change, InboxState, Marks
@@ -160,7 +161,9 @@ class History:
     async def change(self, ids: Sequence[str] | None, change: Change,
                      filters: Filters = NO_FILTERS) -> StateChange:
         """Apply ``change`` to ``ids`` (those in the inbox; others are ignored), or to every
-        notification the filters admit when ``ids`` is None."""
+        notification the filters admit when ``ids`` is None. Dismissing a pinned one by its
+        id raises ``Conflict``; a mark-all leaves pinned ones undismissed and those that ask
+        for an acknowledgement as they are read (``Change.taken_by``)."""
         await self.state.refresh(self.client)
         now = now_ms()
         if ids is None:
@@ -168,7 +171,9 @@ class History:
         else:
             found = (self.timeline.get(i) for i in dict.fromkeys(ids))
             entries = [e for e in found if e is not None and self.view.contains(e, now)]
-        changed = await self.state.apply(self.client, entries, change, now)
+            _refuse_to_dismiss_pinned(entries, change)
+        changed = await self.state.apply(self.client, entries, change, now,
+                                         named=ids is not None)
         return StateChange(changed, ids is None, change, self.view.unread(now))
 
     # --- retention --------------------------------------------------------------------------
@@ -190,6 +195,14 @@ class History:
         stale = {i for i in self.state.ids() if self.timeline.get(i) is None}
         await self.state.forget(self.client, stale)
         return gone
+
+
+def _refuse_to_dismiss_pinned(entries: Iterable[Entry], change: Change) -> None:
+    if change.dismissed:
+        for entry in entries:
+            if entry.delivered.notification.pinned:
+                raise Conflict("id", f"{entry.id!r} is pinned: it stays until it expires or a "
+                                     "later notification with its key withdraws it")
 
 
 def _text(value: bytes | str) -> str:

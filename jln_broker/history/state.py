@@ -10,11 +10,12 @@ named server) sees its copy is stale and reloads it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import redis.asyncio
 
+from ..model import Notification
 from ..protocol import StreamNames, entry_id_key
 from .timeline import Entry
 
@@ -47,6 +48,13 @@ class Change:
         return {part: value for part, value in (("read", self.read), ("saved", self.saved),
                                                 ("dismissed", self.dismissed))
                 if value is not None}
+
+    def taken_by(self, notification: Notification, *, named: bool) -> Change:
+        """The part of this change a notification takes: a pinned one is never dismissed, and
+        one that asks for an acknowledgement is marked read or unread only by a change that
+        ``named`` it (its id), never by a mark-all."""
+        return replace(self, dismissed=None if notification.pinned else self.dismissed,
+                       read=self.read if named or not notification.require_ack else None)
 
 
 class InboxState:
@@ -117,10 +125,11 @@ class InboxState:
         self.changes += 1
 
     async def apply(self, client: redis.asyncio.Redis, entries: Iterable[Entry], change: Change,
-                    now: int) -> list[str]:
-        """Write ``change`` for ``entries``; return the ids whose state really changed.
+                    now: int, *, named: bool = True) -> list[str]:
+        """Write ``change`` for ``entries`` (``named`` by id, or all some filters admit), as
+        each takes it (``Change.taken_by``); return the ids whose state really changed.
         Dismissing marks read too: a dismissed notification has been seen."""
-        wanted = _plan(self, list(entries), change, now)
+        wanted = _plan(self, list(entries), change, now, named)
         changed = sorted({i for writes in wanted.values() for i in writes})
         if not changed:
             return []
@@ -166,12 +175,13 @@ class InboxState:
         return {i for marks in self.parts.values() for i in marks}
 
 
-def _plan(state: InboxState, entries: list[Entry], change: Change, now: int
+def _plan(state: InboxState, entries: list[Entry], asked: Change, now: int, named: bool
           ) -> dict[str, dict[str, int | None]]:
     """Per part, the values to write (None: delete) for the entries whose state differs."""
-    read = True if change.dismissed else change.read
     wanted: dict[str, dict[str, int | None]] = {part: {} for part in PARTS}
     for entry in entries:
+        change = asked.taken_by(entry.delivered.notification, named=named)
+        read = True if change.dismissed else change.read
         if read is not None and state.is_read(entry) != read:
             wanted["read"][entry.id] = now if read else UNREAD
         if change.saved is not None and state.is_saved(entry) != change.saved:

@@ -40,6 +40,7 @@ class Filters:
     origin: str | None = None
     read: bool | None = None
     saved: bool | None = None
+    pinned: bool | None = None
     created_after: int | None = None
     created_before: int | None = None
     scope: str = "all"
@@ -60,7 +61,8 @@ class Filters:
                 and (self.created_before is None or created < self.created_before)
                 and (self.scope == "all" or scope_of(entry.delivered.stream) == self.scope)
                 and (self.read is None or state.is_read(entry) == self.read)
-                and (self.saved is None or state.is_saved(entry) == self.saved))
+                and (self.saved is None or state.is_saved(entry) == self.saved)
+                and (self.pinned is None or n.pinned == self.pinned))
 
 
 def parse_filters(values: Mapping[str, Sequence[str]]) -> Filters:
@@ -83,14 +85,15 @@ def parse_filters(values: Mapping[str, Sequence[str]]) -> Filters:
     return Filters(
         search=search or None, types=frozenset(types), min_type=min_type,
         topic=one("topic", None), origin=one("origin", None), read=_flag(one, "read"),
-        saved=_flag(one, "saved"), created_after=_time(one, "createdAfter"),
-        created_before=_time(one, "createdBefore"), scope=scope)
+        saved=_flag(one, "saved"), pinned=_flag(one, "pinned"),
+        created_after=_time(one, "createdAfter"), created_before=_time(one, "createdBefore"),
+        scope=scope)
 
 
 NO_FILTERS = Filters()
 
 FILTER_NAMES = frozenset({"search", "type", "minType", "topic", "origin", "read", "saved",
-                          "createdAfter", "createdBefore", "scope"})
+                          "pinned", "createdAfter", "createdBefore", "scope"})
 
 
 def _single(values: Mapping[str, Sequence[str]]) -> Callable[[str, Any], Any]:

@@ -16,6 +16,7 @@ from jln_broker.backoff import REFUSED, RETRYABLE
 from jln_broker.errors import (
     BrokerRefused,
     BrokerUnavailable,
+    Conflict,
     NotFound,
     TooLarge,
     ValidationError,
@@ -37,8 +38,8 @@ _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 _CACHE_BUSTER = re.compile(r"[0-9]+")
 """JupyterLab's ServerConnection appends ``?<timestamp>`` to every GET."""
 _STATUS: dict[type[Exception], int] = {TooLarge: 413, ValidationError: 400, NotFound: 404,
-                                       Forbidden: 403, RateLimited: 429, BrokerRefused: 502,
-                                       BrokerUnavailable: 503}
+                                       Conflict: 409, Forbidden: 403, RateLimited: 429,
+                                       BrokerRefused: 502, BrokerUnavailable: 503}
 """The first class an error is an instance of wins: subclasses (TooLarge) before bases."""
 
 

@@ -29,8 +29,8 @@ MAX_IDS = 1000
 _ID = re.compile(r".+/[0-9]+-[0-9]+")
 _ENTRY_PART_MAX = 2**64 - 1
 _FILTER_JSON: dict[str, tuple[type, ...]] = {
-    "read": (bool,), "saved": (bool,), "type": (str,), "createdAfter": (int, str),
-    "createdBefore": (int, str)}
+    "read": (bool,), "saved": (bool,), "pinned": (bool,), "type": (str,),
+    "createdAfter": (int, str), "createdBefore": (int, str)}
 """JSON types of the filters in a state body that are not text."""
 _PAGING = frozenset({"limit", "cursor", "order"})
 

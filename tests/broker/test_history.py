@@ -5,39 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from jln_broker.connection import async_client
 from jln_broker.errors import ValidationError
 from jln_broker.history import Change, Filters, History, PageCursor, parse_filters
 from jln_broker.protocol import Cursor, StreamNames
 from jln_broker.publisher import AsyncPublisher
-from jln_broker.reader import Decoder
 
 NAMES = StreamNames()
 ADA = NAMES.audience("ada", ["ml"])
 
 Open = Callable[..., Any]
-
-
-@pytest_asyncio.fixture
-async def open_history(broker_url: str) -> AsyncIterator[Open]:
-    """``await open_history(user, groups)``: a loaded History, closed after the test."""
-    opened: list[History] = []
-
-    async def open_one(user: str = "ada", groups: tuple[str, ...] = ("ml",)) -> History:
-        history = History(async_client(broker_url), NAMES, user, Decoder(keep_expired=True))
-        await history.load(NAMES.audience(user, groups))
-        opened.append(history)
-        return history
-
-    yield open_one
-    for history in opened:
-        await history.client.aclose()
+"""``open_history`` (conftest): ``await open_history(user, groups)`` gives a loaded History."""
 
 
 def now_ms() -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -14,6 +15,17 @@ from tornado.websocket import WebSocketClientConnection, websocket_connect
 
 FRAME_TIMEOUT = 10.0
 """Seconds a test waits for a frame it expects before failing."""
+
+
+@dataclass(frozen=True)
+class InProcess:
+    """The in-process server (the ``server`` fixture), reached over its real port like a
+    JupyterProcess, with its extension's service at hand for waiting until its reader has read
+    something."""
+
+    url: str
+    token: str
+    service: Any
 
 
 def free_port() -> int:

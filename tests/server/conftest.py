@@ -31,7 +31,7 @@ import pytest
 import pytest_asyncio
 import pytest_jupyter.jupyter_server as _pytest_jupyter
 
-from .clients import FRAME_TIMEOUT, Client, connect, free_port, ws_url
+from .clients import FRAME_TIMEOUT, Client, InProcess, connect, free_port, ws_url
 
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
@@ -126,6 +126,14 @@ async def jln_started(jln_running: Any) -> Any:
     """The running extension, once its history is loaded and its reader has its position."""
     await asyncio.wait_for(jln_running.service.fanout._ready.wait(), FRAME_TIMEOUT)
     return jln_running
+
+
+@pytest.fixture
+def server(jln_started: Any, http_server: Any, jp_serverapp: Any, jp_http_port: int,
+           jp_base_url: str) -> InProcess:
+    """The running in-process server, its owner's history loaded."""
+    return InProcess(f"http://127.0.0.1:{jp_http_port}{jp_base_url}",
+                     jp_serverapp.identity_provider.token, jln_started.service)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from tornado.httpclient import AsyncHTTPClient
 from jln_broker.protocol import Cursor, entry_id_key
 from jln_server.wire import now_ms
 
-from .clients import FRAME_TIMEOUT, Client, messages
+from .clients import FRAME_TIMEOUT, Client, InProcess, messages
 from .test_embedded_restart import call
 from .test_rest import publish
 
@@ -49,24 +49,6 @@ class Server(Protocol):
 
     @property
     def token(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class InProcess:
-    """The in-process server, reached over its real port like a JupyterProcess, with its
-    extension's service at hand for waiting until its reader has read something."""
-
-    url: str
-    token: str
-    service: Any
-
-
-@pytest.fixture
-def server(jln_started: Any, http_server: Any, jp_serverapp: Any, jp_http_port: int,
-           jp_base_url: str) -> InProcess:
-    """The running in-process server, its owner's history loaded."""
-    return InProcess(f"http://127.0.0.1:{jp_http_port}{jp_base_url}",
-                     jp_serverapp.identity_provider.token, jln_started.service)
 
 
 def item_path(notification_id: str) -> str:

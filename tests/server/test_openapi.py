@@ -37,6 +37,7 @@ SEED = [
                   "link": "https://ci.example.org/runs/1"},
                  {"label": "Rerun", "commandId": "ci:rerun", "args": {"run": 1}},
                  {"label": "Dismiss"}]},
+    {"message": "a banner", "key": "maintenance", "requireAck": True},
 ]
 """Published before the run, so the list operations answer with every field filled in."""
 
@@ -98,7 +99,7 @@ schema = schemathesis.pytest.from_fixture("live_schema")
 
 
 INBOX_ONLY = ("cursor", "order", "search", "type", "minType", "topic", "origin", "read",
-              "saved", "createdAfter", "createdBefore", "scope")
+              "saved", "pinned", "createdAfter", "createdBefore", "scope")
 MOMENT = "2001-02-03T04:05:06Z"
 
 
@@ -248,9 +249,11 @@ def test_answers_once_wrong_match_the_description(live_server: LiveServer) -> No
 
 def test_one_notification_answers_match_the_description(live_server: LiveServer) -> None:
     """The operations on one notification, with a real id and every field set: it, its
-    receipts, marking it read, dismissing it, then the same once it has left the inbox."""
+    receipts, marking it read, dismissing it, then the same once it has left the inbox; and
+    dismissing a pinned one, refused."""
     spec = schemathesis.openapi.from_path(SPEC)
     one = {"path_parameters": {"notification_id": quote(live_server.ids[1], safe="")}}
+    pinned = {"path_parameters": {"notification_id": quote(live_server.ids[2], safe="")}}
     steps: list[tuple[str, dict[str, Any], int]] = [
         ("GET /jln/api/notifications/{notification_id}", one, 200),
         ("GET /jln/api/notifications/{notification_id}/receipts", one, 200),
@@ -261,6 +264,8 @@ def test_one_notification_answers_match_the_description(live_server: LiveServer)
         ("DELETE /jln/api/notifications/{notification_id}", one, 200),
         ("GET /jln/api/notifications/{notification_id}", one, 404),
         ("DELETE /jln/api/notifications/{notification_id}", one, 404),
+        ("GET /jln/api/notifications/{notification_id}", pinned, 200),
+        ("DELETE /jln/api/notifications/{notification_id}", pinned, 409),
     ]
     answers = []
     for label, request, _ in steps:
@@ -277,3 +282,5 @@ def test_one_notification_answers_match_the_description(live_server: LiveServer)
     assert changed["updated"] == 1
     assert (len(read["read"]), len(read["unread"])) == (1, 0)
     assert dismissed["updated"] == 1
+    banner, refused = (a.json() for a in answers[7:])
+    assert (banner["pinned"], banner["requireAck"], refused["field"]) == (True, True, "id")
