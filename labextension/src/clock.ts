@@ -7,13 +7,6 @@
  */
 export class ServerClock {
   /**
-   * Construct a clock with no offset yet.
-   */
-  constructor(options: ServerClock.IOptions = {}) {
-    this._now = options.now ?? (() => Date.now());
-  }
-
-  /**
    * Milliseconds to add to the browser clock to get the server clock.
    */
   get offset(): number {
@@ -25,7 +18,7 @@ export class ServerClock {
    */
   observe(serverTime: number): void {
     if (Number.isFinite(serverTime)) {
-      this._offset = serverTime - this._now();
+      this._offset = serverTime - Date.now();
     }
   }
 
@@ -33,7 +26,14 @@ export class ServerClock {
    * The current time on the server clock, in milliseconds.
    */
   now(): number {
-    return this._now() + this._offset;
+    return Date.now() + this._offset;
+  }
+
+  /**
+   * The browser-clock time of a server timestamp.
+   */
+  toBrowserTime(serverTime: number): number {
+    return serverTime - this._offset;
   }
 
   /**
@@ -43,40 +43,5 @@ export class ServerClock {
     return Math.max(0, this.now() - serverTime);
   }
 
-  private _now: () => number;
   private _offset = 0;
-}
-
-/**
- * A namespace for ServerClock statics.
- */
-export namespace ServerClock {
-  /**
-   * The options of a server clock.
-   */
-  export interface IOptions {
-    /**
-     * The browser clock (for tests); defaults to `Date.now`.
-     */
-    now?: () => number;
-  }
-
-  /**
-   * Describe an age in words: "just now", "2 min ago", "3 h ago", "4 d ago".
-   */
-  export function formatAge(ageMs: number): string {
-    const seconds = Math.floor(Math.max(0, ageMs) / 1000);
-    if (seconds < 45) {
-      return 'just now';
-    }
-    const minutes = Math.max(1, Math.round(seconds / 60));
-    if (minutes < 60) {
-      return `${minutes} min ago`;
-    }
-    const hours = Math.floor(minutes / 60);
-    if (hours < 24) {
-      return `${hours} h ago`;
-    }
-    return `${Math.floor(hours / 24)} d ago`;
-  }
 }
