@@ -113,6 +113,16 @@ export interface IDeliveredNotification {
    */
   readonly excludeUsers?: ReadonlyArray<string>;
   /**
+   * Whether it shows as a banner until it expires or a later notification
+   * with its key withdraws it; it cannot be dismissed (present when true).
+   */
+  readonly pinned?: boolean;
+  /**
+   * Whether its banner stays until the user acknowledges it (marks it read
+   * by its id); it then is pinned too (present when true).
+   */
+  readonly requireAck?: boolean;
+  /**
    * Action buttons.
    */
   readonly actions?: ReadonlyArray<INotificationAction>;
@@ -613,6 +623,10 @@ export function parseNotification(
     ...(isFiniteNumber(value.expiresAt) ? { expiresAt: value.expiresAt } : {}),
     ...(isFiniteNumber(value.notBefore) ? { notBefore: value.notBefore } : {}),
     ...optionalNames(value, 'excludeUsers'),
+    ...(value.pinned === true || value.requireAck === true
+      ? { pinned: true }
+      : {}),
+    ...(value.requireAck === true ? { requireAck: true } : {}),
     ...(Array.isArray(value.actions)
       ? { actions: parseActions(value.actions) }
       : {}),

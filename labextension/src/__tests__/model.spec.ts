@@ -292,6 +292,29 @@ describe('parseNotification', () => {
       parseNotification(item('3-0', { excludeUsers: [3] }))
     ).not.toHaveProperty('excludeUsers');
   });
+
+  it('reads a pinned notice and one that asks for an acknowledgement', () => {
+    expect(parseNotification(item('1-0', { pinned: true }))).toMatchObject({
+      pinned: true
+    });
+    expect(
+      parseNotification(item('2-0', { pinned: true, requireAck: true }))
+    ).toMatchObject({ pinned: true, requireAck: true });
+  });
+
+  it('takes requireAck as pinned, and anything but true as absent', () => {
+    expect(parseNotification(item('1-0', { requireAck: true }))).toMatchObject({
+      pinned: true,
+      requireAck: true
+    });
+    for (const value of [false, 'true', 1, null]) {
+      const parsed = parseNotification(
+        item('2-0', { pinned: value, requireAck: value })
+      );
+      expect(parsed).not.toHaveProperty('pinned');
+      expect(parsed).not.toHaveProperty('requireAck');
+    }
+  });
 });
 
 describe('parsePollResponse', () => {
