@@ -154,6 +154,15 @@ describe('PinBanner', () => {
     );
   });
 
+  it('stops following the model once disposed', () => {
+    const made = setUp();
+    made.banner.dispose();
+
+    made.model.add([pin('1-0')]);
+
+    expect(made.banner.node.childElementCount).toBe(0);
+  });
+
   it('hides itself again when the last pin goes', () => {
     const made = setUp();
     banner = made.banner;

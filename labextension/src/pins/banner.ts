@@ -42,17 +42,6 @@ export class PinBanner extends Widget {
     this._render();
   }
 
-  /**
-   * Dispose of the banner; the model stays its owner's.
-   */
-  dispose(): void {
-    if (this.isDisposed) {
-      return;
-    }
-    this._model.changed.disconnect(this._render, this);
-    super.dispose();
-  }
-
   private _render(): void {
     const pins = this._model.pins;
     const items = pins.map(pin => this._item(pin));
@@ -65,7 +54,6 @@ export class PinBanner extends Widget {
     item.className = 'jln-BannerItem';
     item.dataset.jlnId = pin.id;
     item.dataset.jlnType = pin.type;
-    item.setAttribute('role', pin.type === 'error' ? 'alert' : 'status');
     item.append(
       PinBanner.ICONS[pin.type].element({
         tag: 'span',
