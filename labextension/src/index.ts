@@ -1,18 +1,32 @@
 import {
+  ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
-import { ServerConnection } from '@jupyterlab/services';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
+import type { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 
 import { ConnectionManager } from './connection';
-import { isNotificationType } from './model';
+import { InboxClient } from './inbox/client';
+import { InboxModel } from './inbox/model';
+import { InboxPanel } from './inbox/panel';
+import { UnreadCount } from './inbox/unread';
+import { IDeliveredNotification, isNotificationType } from './model';
 import { Presenter } from './presenter';
 import { NotificationSender } from './sender';
 import { SEND_ARGS_SCHEMA, sendCommand } from './sendcommand';
+import { DesktopNotifier } from './desktop';
+import { MuteRules } from './mute';
 import { ConnectionStatus } from './status';
+import { TabElection } from './tabs';
+import { TitleBadge } from './titlebadge';
 
 /**
  * The plugin id, also the key of its settings.
@@ -24,64 +38,152 @@ const PLUGIN_ID = 'jln-labextension:plugin';
  */
 namespace CommandIDs {
   export const send = 'jln:send';
+  export const openInbox = 'jln:open-inbox';
+  export const muteOrigin = InboxPanel.MUTE_ORIGIN_COMMAND;
+  export const muteTopic = InboxPanel.MUTE_TOPIC_COMMAND;
+  export const desktop = 'jln:toggle-desktop-notifications';
 }
 
 /**
- * Live notifications: connect, show, report the state, send.
+ * Live notifications: connect, show, keep an inbox, report the state, send.
  */
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Live notifications pushed by the JLN server.',
   autoStart: true,
-  optional: [ISettingRegistry, IStatusBar, ICommandPalette],
+  optional: [
+    ISettingRegistry,
+    IStatusBar,
+    ICommandPalette,
+    ITranslator,
+    ILayoutRestorer
+  ],
   activate: (
     app: JupyterFrontEnd,
     settingRegistry: ISettingRegistry | null,
     statusBar: IStatusBar | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    translator: ITranslator | null,
+    restorer: ILayoutRestorer | null
   ) => {
-    const settings = ServerConnection.makeSettings();
+    const trans = (translator ?? nullTranslator).load('jupyterlab');
+    const settings = app.serviceManager.serverSettings;
     const connection = new ConnectionManager({ settings });
+    const client = new InboxClient({ settings });
+    const unread = new UnreadCount({ fetch: () => client.count() });
+    const titleBadge = new TitleBadge({ unread });
+    const tabs = new TabElection({
+      channelName: `jln-tabs:${settings.baseUrl}`
+    });
+    const desktop = new DesktopNotifier();
+    let mutes = new MuteRules();
+    const isMuted = (notification: IDeliveredNotification) =>
+      mutes.isMuted(notification);
     const presenter = new Presenter({
       manager: Notification.manager,
       commands: app.commands,
-      clock: connection.clock
+      clock: connection.clock,
+      trans,
+      isMuted,
+      shouldToast: () => tabs.shouldToast()
+    });
+    const inbox = new InboxModel({
+      client,
+      clock: connection.clock,
+      isMuted,
+      onUnread: count => unread.set(count)
+    });
+    const panel = new InboxPanel({
+      model: inbox,
+      commands: app.commands,
+      runAction: action => presenter.runAction(action),
+      trans
     });
     const sender = new NotificationSender({ settings });
 
+    const openItem = (id: string) => {
+      app.shell.activateById(panel.id);
+      panel.reveal(id);
+    };
     connection.notificationsReceived.connect((_, notifications) => {
       presenter.present(notifications);
+      inbox.receive(notifications);
+      unread.refresh();
+      if (tabs.shouldNotifyDesktop()) {
+        for (const notification of notifications) {
+          if (presenter.deservesToast(notification)) {
+            desktop.show(notification, () => openItem(notification.id));
+          }
+        }
+      }
+    });
+    connection.inboxStateChanged.connect((_, frame) => {
+      unread.set(frame.unread);
+      inbox.applyState(frame);
+    });
+    connection.connected.connect((_, hello) => {
+      unread.set(hello.unread);
+      if (panel.isVisible) {
+        void inbox.load(); // What changed while the socket was down.
+      }
     });
 
-    if (settingRegistry) {
-      settingRegistry
-        .load(PLUGIN_ID)
-        .then(loaded => {
-          const apply = () => applySettings(loaded, presenter, connection);
-          apply();
-          loaded.changed.connect(apply);
-        })
-        .catch(reason => {
-          console.error('JLN: cannot load the settings', reason);
-        });
+    app.shell.add(panel, 'right', { rank: 900 });
+    restorer?.add(panel, InboxPanel.ID);
+
+    app.commands.addCommand(CommandIDs.openInbox, {
+      label: trans.__('Open Notification Inbox'),
+      caption: trans.__('Show the history of your notifications'),
+      execute: () => app.shell.activateById(panel.id)
+    });
+    app.commands.addCommand(CommandIDs.send, {
+      label: trans.__('Send Notification'),
+      caption: trans.__('Send a notification to users or groups through JLN'),
+      describedBy: { args: SEND_ARGS_SCHEMA },
+      execute: args => sendCommand(sender, args)
+    });
+    if (palette) {
+      const category = trans.__('Notifications');
+      palette.addItem({ command: CommandIDs.openInbox, category });
+      palette.addItem({ command: CommandIDs.send, category });
     }
 
     if (statusBar) {
       statusBar.registerStatusItem('jln-labextension:status', {
-        item: new ConnectionStatus({ connection, commands: app.commands }),
+        item: new ConnectionStatus({
+          connection,
+          commands: app.commands,
+          openCommand: CommandIDs.openInbox,
+          unread,
+          trans
+        }),
         align: 'right',
         rank: 100
       });
     }
 
-    app.commands.addCommand(CommandIDs.send, {
-      label: 'Send Notification',
-      caption: 'Send a notification to users or groups through JLN',
-      describedBy: { args: SEND_ARGS_SCHEMA },
-      execute: args => sendCommand(sender, args)
-    });
-    if (palette) {
-      palette.addItem({ command: CommandIDs.send, category: 'Notifications' });
+    const loading = settingRegistry?.load(PLUGIN_ID) ?? null;
+    if (loading) {
+      loading
+        .then(loaded => {
+          const apply = () => {
+            applySettings(loaded, presenter, connection, titleBadge);
+            desktop.enabled =
+              loaded.get('desktopNotifications').composite === true;
+            mutes = new MuteRules(MuteRules.readSettings(loaded.composite));
+            inbox.setMuted(isMuted);
+          };
+          apply();
+          loaded.changed.connect(apply);
+          addSettingCommands(app, loaded, trans, desktop, () => mutes);
+          palette?.addItem({
+            command: CommandIDs.desktop,
+            category: trans.__('Notifications')
+          });
+        })
+        .catch(reason => {
+          console.error('JLN: cannot load the settings', reason);
+        });
     }
 
     void app.restored.then(() => connection.start());
@@ -89,12 +191,87 @@ const plugin: JupyterFrontEndPlugin<void> = {
 };
 
 /**
- * Push the user's settings into the presenter and the connection.
+ * The commands that write settings: mute or unmute an origin or a topic (from
+ * an inbox item's menu), and desktop notifications on or off (the browser's
+ * permission is asked here, on the person's click, never on load).
+ */
+function addSettingCommands(
+  app: JupyterFrontEnd,
+  loaded: ISettingRegistry.ISettings,
+  trans: TranslationBundle,
+  desktop: DesktopNotifier,
+  mutes: () => MuteRules
+): void {
+  const text = (args: ReadonlyPartialJSONObject, name: string) =>
+    typeof args[name] === 'string' ? args[name] : '';
+  const write = (name: string, value: string[]) => {
+    loaded.set(name, value).catch(reason => {
+      console.error(`JLN: cannot save the setting ${name}`, reason);
+    });
+  };
+  app.commands.addCommand(CommandIDs.muteOrigin, {
+    label: args => {
+      const origin = text(args, 'origin');
+      return mutes().isOriginMuted(origin)
+        ? trans.__('Unmute notifications from %1', origin)
+        : trans.__('Mute notifications from %1', origin);
+    },
+    execute: args => {
+      const origin = text(args, 'origin');
+      const rules = mutes();
+      write(
+        'mutedOrigins',
+        rules.isOriginMuted(origin)
+          ? rules.unmuteOrigin(origin)
+          : rules.muteOrigin(origin)
+      );
+    }
+  });
+  app.commands.addCommand(CommandIDs.muteTopic, {
+    label: args => {
+      const topic = text(args, 'topic');
+      return mutes().isTopicMuted(topic)
+        ? trans.__('Unmute the topic %1', topic)
+        : trans.__('Mute the topic %1', topic);
+    },
+    execute: args => {
+      const topic = text(args, 'topic');
+      const rules = mutes();
+      write(
+        'mutedTopics',
+        rules.isTopicMuted(topic)
+          ? rules.unmuteTopic(topic)
+          : rules.muteTopic(topic)
+      );
+    }
+  });
+  app.commands.addCommand(CommandIDs.desktop, {
+    label: trans.__('Desktop Notifications When JupyterLab Is Hidden'),
+    isToggled: () => desktop.enabled,
+    execute: async () => {
+      const enable = !desktop.enabled;
+      if (enable && (await desktop.requestPermission()) !== 'granted') {
+        Notification.warning(
+          trans.__(
+            'The browser did not allow notifications; allow them for this site in its settings.'
+          ),
+          { autoClose: 8000 }
+        );
+        return;
+      }
+      await loaded.set('desktopNotifications', enable);
+    }
+  });
+}
+
+/**
+ * Push the user's settings into the parts that follow them.
  */
 function applySettings(
   loaded: ISettingRegistry.ISettings,
   presenter: Presenter,
-  connection: ConnectionManager
+  connection: ConnectionManager,
+  titleBadge: TitleBadge
 ): void {
   const get = (name: string) => loaded.get(name).composite;
   const pollInterval = get('pollInterval');
@@ -111,6 +288,7 @@ function applySettings(
       ? allowed.filter((id): id is string => typeof id === 'string')
       : Presenter.DEFAULT_SETTINGS.allowedCommands
   });
+  titleBadge.setEnabled(get('unreadInTitle') === true);
 }
 
 export default plugin;

@@ -149,32 +149,35 @@ export class Presenter implements IDisposable {
   }
 
   /**
-   * The `autoClose` to use: `0` (notification center only) when settings,
-   * age, a mute, read state (read in another tab) or another tab of the
-   * person (the one they look at toasts) say no toast, else what the sender
-   * asked for.
+   * The `autoClose` to use: what the sender asked for when the notification
+   * deserves a toast and this is the person's tab that toasts, else `0`
+   * (notification center only).
    */
   autoCloseOf(notification: IDeliveredNotification): number | false {
+    return this.deservesToast(notification) && this._shouldToast()
+      ? notification.autoClose
+      : 0;
+  }
+
+  /**
+   * Whether a notification should catch the eye (a toast, or an OS
+   * notification when no tab is visible): not when the sender asked for none
+   * (`autoClose` 0), nor when the settings (toasts off, do not disturb,
+   * minimum type, a mute), its read state (read in another tab) or its age
+   * (a replay after a long absence) say no.
+   */
+  deservesToast(notification: IDeliveredNotification): boolean {
     const settings = this._settings;
-    if (
+    return !(
+      notification.autoClose === 0 ||
       settings.doNotDisturb ||
       !settings.toasts ||
       notification.read ||
       this._isMuted(notification) ||
-      !this._shouldToast()
-    ) {
-      return 0;
-    }
-    if (
       Presenter.typeRank(notification.type) <
-      Presenter.typeRank(settings.minimumToastType)
-    ) {
-      return 0;
-    }
-    if (this._clock.ageOf(notification.createdAt) > this._staleAfterMs) {
-      return 0;
-    }
-    return notification.autoClose;
+        Presenter.typeRank(settings.minimumToastType) ||
+      this._clock.ageOf(notification.createdAt) > this._staleAfterMs
+    );
   }
 
   private _actionsOf(

@@ -1,11 +1,14 @@
+import { nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
 import { ConnectionManager } from './connection';
+import { UnreadCount } from './inbox/unread';
 
 /**
- * The status bar item: live, polling or offline, with why and since when.
+ * The status bar item: live, polling or offline, with why and since when,
+ * and the inbox's unread count beside it.
  *
- * A click opens JupyterLab's notification center.
+ * A click runs the open command (the inbox panel).
  */
 export class ConnectionStatus extends Widget {
   /**
@@ -15,17 +18,24 @@ export class ConnectionStatus extends Widget {
     super();
     this._connection = options.connection;
     this._commands = options.commands;
+    this._openCommand = options.openCommand;
+    this._unread = options.unread;
+    this._trans = options.trans ?? nullTranslator.load('jupyterlab');
     this.addClass('jln-StatusItem');
     this.node.setAttribute('role', 'button');
     this.node.tabIndex = 0;
     this._dot.className = 'jln-StatusItem-dot';
     this._label.className = 'jln-StatusItem-label';
+    this._count.className = 'jln-StatusItem-unread';
     this.node.appendChild(this._dot);
     this.node.appendChild(this._label);
+    this.node.appendChild(this._count);
     this.node.addEventListener('click', this._onClick);
     this.node.addEventListener('keydown', this._onKeyDown);
     this._connection.stateChanged.connect(this._onStateChanged, this);
+    this._unread.changed.connect(this._renderCount, this);
     this._render(this._connection.state);
+    this._renderCount();
   }
 
   /**
@@ -36,6 +46,7 @@ export class ConnectionStatus extends Widget {
       return;
     }
     this._connection.stateChanged.disconnect(this._onStateChanged, this);
+    this._unread.changed.disconnect(this._renderCount, this);
     this.node.removeEventListener('click', this._onClick);
     this.node.removeEventListener('keydown', this._onKeyDown);
     super.dispose();
@@ -50,16 +61,29 @@ export class ConnectionStatus extends Widget {
 
   private _render(state: ConnectionManager.IState): void {
     this.node.dataset.jlnState = state.state;
-    this._label.textContent = ConnectionStatus.LABELS[state.state];
-    this.node.title = ConnectionStatus.tooltip(state);
+    this._label.textContent = ConnectionStatus.label(state.state, this._trans);
+    this.node.title = ConnectionStatus.tooltip(state, this._trans);
+  }
+
+  private _renderCount(): void {
+    const unread = this._unread.value;
+    this._count.textContent = unread > 0 ? String(unread) : '';
+    this._count.hidden = unread === 0;
+    this._count.title = this._trans._n(
+      '%1 unread notification',
+      '%1 unread notifications',
+      unread
+    );
+    this.node.setAttribute(
+      'aria-label',
+      `${this._label.textContent ?? ''}, ${this._count.title}`
+    );
   }
 
   private _open(): void {
-    void this._commands
-      .execute(ConnectionStatus.OPEN_CENTER_COMMAND)
-      .catch(reason => {
-        console.warn('JLN: cannot open the notification center', reason);
-      });
+    void this._commands.execute(this._openCommand).catch(reason => {
+      console.warn('JLN: cannot open the inbox', reason);
+    });
   }
 
   private _onClick = (): void => {
@@ -75,8 +99,12 @@ export class ConnectionStatus extends Widget {
 
   private _commands: ConnectionStatus.ICommands;
   private _connection: ConnectionManager;
+  private _count = document.createElement('span');
   private _dot = document.createElement('span');
   private _label = document.createElement('span');
+  private _openCommand: string;
+  private _trans: TranslationBundle;
+  private _unread: UnreadCount;
 }
 
 /**
@@ -84,19 +112,23 @@ export class ConnectionStatus extends Widget {
  */
 export namespace ConnectionStatus {
   /**
-   * The command that opens the notification center.
+   * The label of a state, e.g. "Notifications: live".
    */
-  export const OPEN_CENTER_COMMAND = 'apputils:display-notifications';
-
-  /**
-   * The label of each state.
-   */
-  export const LABELS: { [state in ConnectionManager.State]: string } = {
-    connecting: 'Notifications: connecting',
-    live: 'Notifications: live',
-    polling: 'Notifications: polling',
-    offline: 'Notifications: offline'
-  };
+  export function label(
+    state: ConnectionManager.State,
+    trans: TranslationBundle
+  ): string {
+    switch (state) {
+      case 'connecting':
+        return trans.__('Notifications: connecting');
+      case 'live':
+        return trans.__('Notifications: live');
+      case 'polling':
+        return trans.__('Notifications: polling');
+      case 'offline':
+        return trans.__('Notifications: offline');
+    }
+  }
 
   /**
    * The part of the command registry the item uses.
@@ -114,16 +146,35 @@ export namespace ConnectionStatus {
      */
     connection: ConnectionManager;
     /**
-     * The command registry, to open the notification center.
+     * The command registry, to open the inbox.
      */
     commands: ICommands;
+    /**
+     * The command a click runs.
+     */
+    openCommand: string;
+    /**
+     * The inbox's unread count.
+     */
+    unread: UnreadCount;
+    /**
+     * The translation bundle.
+     */
+    trans?: TranslationBundle;
   }
 
   /**
    * The tooltip: "since <time>: <reason>".
    */
-  export function tooltip(state: ConnectionManager.IState): string {
-    const time = new Date(state.since).toLocaleTimeString();
-    return `${LABELS[state.state]} since ${time}: ${state.reason}`;
+  export function tooltip(
+    state: ConnectionManager.IState,
+    trans: TranslationBundle
+  ): string {
+    return trans.__(
+      '%1 since %2: %3',
+      label(state.state, trans),
+      new Date(state.since).toLocaleTimeString(),
+      state.reason
+    );
   }
 }

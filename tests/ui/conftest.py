@@ -206,7 +206,7 @@ def open_lab(jupyter_lab: JupyterProcess, lab_context: BrowserContext) -> Callab
         expect(page.locator(".jp-Launcher")).to_be_visible()  # a fresh workspace opens one
         item = status_item(page)
         expect(item).to_have_attribute("data-jln-state", state, timeout=READY_TIMEOUT_MS)
-        expect(item).to_have_text(STATUS_LABELS[state])
+        expect(item.locator(".jln-StatusItem-label")).to_have_text(STATUS_LABELS[state])
         return page
 
     return open_

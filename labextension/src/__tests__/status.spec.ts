@@ -1,4 +1,5 @@
 import { ConnectionManager, CursorStore } from '../connection';
+import { UnreadCount } from '../inbox/unread';
 import { ConnectionStatus } from '../status';
 import {
   FakePollServer,
@@ -16,8 +17,13 @@ function setup() {
     fetchPage: poll.fetchPage
   });
   const executed: string[] = [];
+  const unread = new UnreadCount({
+    fetch: async () => ({ unread: 0, total: 0 })
+  });
   const item = new ConnectionStatus({
     connection,
+    openCommand: 'jln:open-inbox',
+    unread,
     commands: {
       execute: id => {
         executed.push(id);
@@ -25,7 +31,7 @@ function setup() {
       }
     }
   });
-  return { connection, item, executed };
+  return { connection, item, executed, unread };
 }
 
 beforeEach(() => {
@@ -59,10 +65,28 @@ describe('ConnectionStatus', () => {
     connection.dispose();
   });
 
-  it('opens the notification center on click', () => {
+  it('opens the inbox on click and on Enter', () => {
     const { connection, item, executed } = setup();
     item.node.click();
-    expect(executed).toEqual(['apputils:display-notifications']);
+    item.node.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter' }));
+    expect(executed).toEqual(['jln:open-inbox', 'jln:open-inbox']);
+    item.dispose();
+    connection.dispose();
+  });
+
+  it('shows the unread count beside the state, hidden at 0', () => {
+    const { connection, item, unread } = setup();
+    const count = item.node.querySelector('.jln-StatusItem-unread');
+    expect(count).not.toBeNull();
+    expect((count as HTMLElement).hidden).toBe(true);
+    unread.set(3);
+    expect(count?.textContent).toBe('3');
+    expect((count as HTMLElement).hidden).toBe(false);
+    expect(item.node.getAttribute('aria-label')).toBe(
+      'Notifications: connecting, 3 unread notifications'
+    );
+    unread.set(0);
+    expect((count as HTMLElement).hidden).toBe(true);
     item.dispose();
     connection.dispose();
   });

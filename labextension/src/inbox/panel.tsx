@@ -273,7 +273,7 @@ function InboxView(props: Private.IViewProps): JSX.Element {
             trans._n('%1 unread', '%1 unread', unread)}
         </span>
         <button
-          className="jp-Button jp-mod-styled jp-mod-accept jln-Inbox-markAll"
+          className="jp-Button jp-mod-styled jp-mod-minimal jln-Inbox-markAll"
           disabled={unread === 0}
           onClick={() => void model.markAllRead()}
         >
@@ -311,8 +311,8 @@ function InboxView(props: Private.IViewProps): JSX.Element {
 function Filters(props: Private.IViewProps): JSX.Element {
   const { model, trans } = props;
   const filters = model.filters;
-  const names = (list: ReadonlyArray<{ name: string }>) => [
-    { label: trans.__('any'), value: '' },
+  const names = (list: ReadonlyArray<{ name: string }>, any: string) => [
+    { label: any, value: '' },
     ...list.map(entry => ({ label: entry.name, value: entry.name }))
   ];
   return (
@@ -355,7 +355,7 @@ function Filters(props: Private.IViewProps): JSX.Element {
           onChange={event =>
             void model.setFilters({ topic: event.currentTarget.value })
           }
-          options={names(model.topics.topics)}
+          options={names(model.topics.topics, trans.__('any topic'))}
         />
         <HTMLSelect
           aria-label={trans.__('Origin')}
@@ -364,7 +364,7 @@ function Filters(props: Private.IViewProps): JSX.Element {
           onChange={event =>
             void model.setFilters({ origin: event.currentTarget.value })
           }
-          options={names(model.topics.origins)}
+          options={names(model.topics.origins, trans.__('any origin'))}
         />
       </div>
     </div>
@@ -445,42 +445,46 @@ function InboxItem(
           )}
         </div>
       </div>
-      <div className="jln-InboxItem-tools">
-        <ToolbarButtonComponent
-          className="jln-InboxItem-read"
-          icon={item.read ? circleEmptyIcon : circleIcon}
-          tooltip={item.read ? trans.__('Mark unread') : trans.__('Mark read')}
-          onClick={() => void model.markRead([item.id], !item.read)}
-        />
-        <ToolbarButtonComponent
-          className="jln-InboxItem-save"
-          icon={folderFavoriteIcon}
-          pressed={item.saved}
-          tooltip={trans.__('Save')}
-          pressedTooltip={trans.__('Unsave')}
-          onClick={() => void model.save(item.id, !item.saved)}
-        />
-        <ToolbarButtonComponent
-          className="jln-InboxItem-dismiss"
-          icon={closeIcon}
-          tooltip={trans.__('Dismiss')}
-          onClick={() => void model.dismiss(item.id)}
-        />
-        {(item.origin || item.topic) && (
+      <div className="jln-InboxItem-footer">
+        <Actions item={item} runAction={props.runAction} trans={trans} />
+        <div className="jln-InboxItem-tools">
           <ToolbarButtonComponent
-            className="jln-InboxItem-menu"
-            icon={ellipsesIcon}
-            tooltip={trans.__('More')}
-            aria-haspopup={true}
-            onClick={event => {
-              if (event) {
-                props.onMenu(item, event as React.MouseEvent);
-              }
-            }}
+            className="jln-InboxItem-read"
+            icon={item.read ? circleEmptyIcon : circleIcon}
+            tooltip={
+              item.read ? trans.__('Mark unread') : trans.__('Mark read')
+            }
+            onClick={() => void model.markRead([item.id], !item.read)}
           />
-        )}
+          <ToolbarButtonComponent
+            className="jln-InboxItem-save"
+            icon={folderFavoriteIcon}
+            pressed={item.saved}
+            tooltip={trans.__('Save')}
+            pressedTooltip={trans.__('Unsave')}
+            onClick={() => void model.save(item.id, !item.saved)}
+          />
+          <ToolbarButtonComponent
+            className="jln-InboxItem-dismiss"
+            icon={closeIcon}
+            tooltip={trans.__('Dismiss')}
+            onClick={() => void model.dismiss(item.id)}
+          />
+          {(item.origin || item.topic) && (
+            <ToolbarButtonComponent
+              className="jln-InboxItem-menu"
+              icon={ellipsesIcon}
+              tooltip={trans.__('More')}
+              aria-haspopup={true}
+              onClick={event => {
+                if (event) {
+                  props.onMenu(item, event as React.MouseEvent);
+                }
+              }}
+            />
+          )}
+        </div>
       </div>
-      <Actions item={item} runAction={props.runAction} trans={trans} />
     </li>
   );
 }
@@ -489,12 +493,9 @@ function Actions(props: {
   item: IDeliveredNotification;
   runAction: (action: INotificationAction) => void;
   trans: TranslationBundle;
-}): JSX.Element | null {
+}): JSX.Element {
   const { item, trans } = props;
   const actions = Presenter.actionsOf(item, trans.__('Open'));
-  if (actions.length === 0) {
-    return null;
-  }
   return (
     <div className="jln-InboxItem-actions">
       {actions.map((action, index) => (

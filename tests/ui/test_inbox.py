@@ -1,0 +1,208 @@
+"""The inbox in JupyterLab: the side panel, the unread count, one toast per person, mutes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Locator, Page, expect
+from server.conftest import JupyterProcess
+
+from .conftest import READY_TIMEOUT_MS, status_item
+from .test_notifications import RedisCli, toasts, xadd
+
+PLUGIN = "jln-labextension:plugin"
+TOAST_WAIT_MS = 1500
+"""How long a toast that is not coming is given to show up anyway."""
+
+
+def unread_badge(page: Page) -> Locator:
+    """The unread count beside the connection state in the status bar."""
+    return status_item(page).locator(".jln-StatusItem-unread")
+
+
+def open_inbox(page: Page) -> Locator:
+    """Open the inbox from the status bar item; the panel."""
+    status_item(page).click()
+    panel = page.locator("#jln-inbox")
+    expect(panel).to_be_visible()
+    return panel
+
+
+def items(panel: Locator) -> Locator:
+    return panel.locator(".jln-InboxItem")
+
+
+def messages(panel: Locator) -> list[str]:
+    return items(panel).locator(".jln-InboxItem-message").all_inner_texts()
+
+
+def second_tab(lab_context: BrowserContext, jupyter_lab: JupyterProcess) -> Page:
+    """Another tab of the same JupyterLab, live."""
+    page = lab_context.new_page()
+    page.goto(f"{jupyter_lab.url}lab?token={jupyter_lab.token}")
+    expect(status_item(page)).to_have_attribute("data-jln-state", "live",
+                                                 timeout=READY_TIMEOUT_MS)
+    return page
+
+
+def publish_history(redis_server: RedisCli, count: int) -> None:
+    """``count`` builds, every fifth one failed for want of disk, from two origins."""
+    for i in range(count):
+        if i % 5 == 0:
+            xadd(redis_server, message=f"Build {i} failed: disk full", type="error",
+                 origin="ci", topic="builds", autoClose="0")
+        else:
+            xadd(redis_server, message=f"Build {i} passed", type="success",
+                 origin="ci" if i % 2 else "nightly", topic="builds", autoClose="0")
+
+
+def test_inbox_lists_filters_searches_and_mark_all_read_clears_both_tabs(
+        lab_context: BrowserContext, lab_page: Page, jupyter_lab: JupyterProcess,
+        redis_server: RedisCli, screenshot: Callable[[], Path]) -> None:
+    publish_history(redis_server, 30)
+    other = second_tab(lab_context, jupyter_lab)
+    for page in (lab_page, other):
+        expect(unread_badge(page)).to_have_text("30")
+
+    panel = open_inbox(lab_page)
+    expect(items(panel)).to_have_count(30)
+    assert messages(panel)[0] == "Build 29 passed"  # newest first
+    expect(panel.locator(".jln-Inbox-counts")).to_have_text("30 notifications, 30 unread")
+    expect(items(panel).first).to_have_attribute("data-jln-read", "false")
+
+    panel.get_by_label("Type").select_option("error")
+    expect(items(panel)).to_have_count(6)
+    assert all(m.endswith("failed: disk full") for m in messages(panel))
+
+    panel.get_by_label("Type").select_option("")
+    panel.get_by_label("Search notifications").fill("build 2")
+    expect(items(panel)).to_have_count(11)  # 2 and 20-29
+    panel.get_by_label("Search notifications").fill("")
+    panel.get_by_label("Origin").select_option("nightly")
+    expect(items(panel)).to_have_count(12)
+    panel.get_by_label("Origin").select_option("")
+    expect(items(panel)).to_have_count(30)
+    screenshot()
+
+    panel.get_by_role("button", name="Mark all read").click()
+    for page in (lab_page, other):
+        expect(unread_badge(page)).to_be_hidden()
+    expect(panel.locator(".jln-InboxItem[data-jln-read='false']")).to_have_count(0)
+    expect(panel.locator(".jln-Inbox-counts")).to_have_text("30 notifications, 0 unread")
+
+
+def test_inbox_takes_live_notifications_key_updates_and_another_tabs_read(
+        lab_context: BrowserContext, lab_page: Page, jupyter_lab: JupyterProcess,
+        redis_server: RedisCli) -> None:
+    panel = open_inbox(lab_page)
+    expect(panel.locator(".jln-Inbox-empty")).to_be_visible()
+    xadd(redis_server, message="Training: epoch 1", type="in-progress", key="train",
+         origin="gpu-1")
+    expect(items(panel)).to_have_count(1)
+    xadd(redis_server, message="Disk almost full", type="warning")
+    xadd(redis_server, message="Training: done", type="success", key="train", origin="gpu-1")
+    expect(items(panel)).to_have_count(2)
+    assert messages(panel) == ["Training: done", "Disk almost full"]
+    expect(unread_badge(lab_page)).to_have_text("2")
+
+    other = second_tab(lab_context, jupyter_lab)
+    other_panel = open_inbox(other)
+    expect(items(other_panel)).to_have_count(2)
+    other_panel.locator(".jln-InboxItem").filter(has_text="Disk almost full").locator(
+        ".jln-InboxItem-read").click()
+    disk = items(panel).filter(has_text="Disk almost full")
+    expect(disk).to_have_attribute("data-jln-read", "true")
+    expect(unread_badge(lab_page)).to_have_text("1")
+
+    training = items(panel).filter(has_text="Training: done")
+    training.locator(".jln-InboxItem-body").click()  # opening reads it
+    expect(training).to_have_attribute("data-jln-read", "true")
+    expect(unread_badge(other)).to_be_hidden()
+    training.locator(".jln-InboxItem-save").click()
+    expect(items(other_panel).filter(has_text="Training: done")).to_have_attribute(
+        "data-jln-saved", "true")
+    other_panel.get_by_label("Show").select_option("saved")
+    expect(items(other_panel)).to_have_count(1)
+
+
+def test_with_two_tabs_open_exactly_one_raises_the_toast(
+        lab_context: BrowserContext, lab_page: Page, jupyter_lab: JupyterProcess,
+        redis_server: RedisCli) -> None:
+    other = second_tab(lab_context, jupyter_lab)
+    xadd(redis_server, message="Deploy done", type="success")
+    for page in (lab_page, other):
+        expect(unread_badge(page)).to_have_text("1")
+    lab_page.wait_for_timeout(TOAST_WAIT_MS)
+    shown = [toasts(page, "Deploy done").count() for page in (lab_page, other)]
+    assert sorted(shown) == [0, 1], f"toasts per tab: {shown}"
+
+    lab_page.bring_to_front()
+    lab_page.evaluate("window.dispatchEvent(new Event('focus'))")
+    xadd(redis_server, message="Second deploy done", type="success")
+    lab_page.wait_for_timeout(TOAST_WAIT_MS)
+    shown = [toasts(page, "Second deploy").count() for page in (lab_page, other)]
+    assert sorted(shown) == [0, 1], f"toasts per tab: {shown}"
+
+
+@pytest.mark.lab(settings={PLUGIN: {"mutedOrigins": ["ci"]}})
+def test_a_muted_origin_raises_no_toast_but_lands_in_the_inbox(
+        lab_page: Page, redis_server: RedisCli) -> None:
+    xadd(redis_server, message="Nightly build failed", type="error", origin="ci")
+    xadd(redis_server, message="Coffee is ready", type="info", origin="kitchen")
+    expect(toasts(lab_page, "Coffee is ready")).to_be_visible()
+    lab_page.wait_for_timeout(TOAST_WAIT_MS)
+    expect(toasts(lab_page, "Nightly build failed")).to_have_count(0)
+
+    panel = open_inbox(lab_page)
+    muted = items(panel).filter(has_text="Nightly build failed")
+    expect(muted).to_have_attribute("data-jln-muted", "true")
+    expect(muted.locator(".jln-InboxItem-meta")).to_contain_text("muted")
+    expect(items(panel).filter(has_text="Coffee")).to_have_attribute("data-jln-muted", "false")
+
+
+def test_mute_from_an_items_menu_silences_that_origin(
+        lab_page: Page, redis_server: RedisCli) -> None:
+    xadd(redis_server, message="Cron: backup ok", type="info", origin="cron")
+    expect(toasts(lab_page, "Cron: backup ok")).to_be_visible()
+    panel = open_inbox(lab_page)
+    items(panel).filter(has_text="backup ok").locator(".jln-InboxItem-menu").click()
+    lab_page.get_by_role("menuitem", name="Mute notifications from cron").click()
+    expect(items(panel).first).to_have_attribute("data-jln-muted", "true")
+
+    xadd(redis_server, message="Cron: backup ok again", type="info", origin="cron")
+    expect(items(panel).first).to_contain_text("again")
+    lab_page.wait_for_timeout(TOAST_WAIT_MS)
+    expect(toasts(lab_page, "again")).to_have_count(0)
+
+
+@pytest.mark.lab(settings={"@jupyterlab/apputils-extension:themes": {
+    "theme": "JupyterLab Dark"}})
+def test_inbox_panel_in_the_dark_theme(
+        lab_page: Page, redis_server: RedisCli, screenshot: Callable[[], Path]) -> None:
+    xadd(redis_server, message="Maintenance tonight at 22:00", type="warning", origin="admin",
+         topic="ops", link="https://example.org/maintenance")
+    xadd(redis_server, message="Model trained: accuracy 0.93", type="success",
+         title="Training", origin="gpu-1")
+    xadd(redis_server, message="Out of memory on worker 3", type="error", origin="k8s")
+    panel = open_inbox(lab_page)
+    expect(items(panel)).to_have_count(3)
+    expect(items(panel).last.get_by_role("button", name="Open")).to_be_visible()
+    screenshot()
+    background = panel.evaluate("node => getComputedStyle(node).backgroundColor")
+    red, green, blue = (int(v) for v in re.findall(r"\d+", background)[:3])
+    assert red + green + blue < 3 * 96, f"the panel is not dark: {background}"
+
+
+def test_open_inbox_from_the_shortcut_and_the_command_palette(lab_page: Page) -> None:
+    panel = lab_page.locator("#jln-inbox")
+    lab_page.keyboard.press("Alt+Shift+N")
+    expect(panel).to_be_visible()
+    lab_page.locator(".jp-SideBar.jp-mod-right .lm-TabBar-tab[data-id='jln-inbox']").click()
+    expect(panel).to_be_hidden()  # a click on the active tab folds the side bar
+    lab_page.keyboard.press("Control+Shift+C")
+    lab_page.keyboard.type("Open Notification Inbox")
+    lab_page.keyboard.press("Enter")
+    expect(panel).to_be_visible()
