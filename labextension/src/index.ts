@@ -24,6 +24,8 @@ import { NotificationSender } from './sender';
 import { SEND_ARGS_SCHEMA, sendCommand } from './sendcommand';
 import { DesktopNotifier } from './desktop';
 import { MuteRules } from './mute';
+import { PinBanner } from './pins/banner';
+import { PinsModel } from './pins/model';
 import { ConnectionStatus } from './status';
 import { TabElection } from './tabs';
 import { TitleBadge } from './titlebadge';
@@ -99,6 +101,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
       runAction: action => presenter.runAction(action),
       trans
     });
+    const pins = new PinsModel({
+      load: async () => {
+        const page = await client.page({
+          filters: { pinned: true },
+          limit: InboxModel.MAX_PAGE
+        });
+        return page.notifications;
+      },
+      clock: connection.clock
+    });
+    const banner = new PinBanner({
+      model: pins,
+      acknowledge: id => client.setState([id], { read: true }),
+      trans
+    });
     const sender = new NotificationSender({ settings });
 
     const openItem = (id: string) => {
@@ -108,6 +125,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     connection.notificationsReceived.connect((_, notifications) => {
       presenter.present(notifications);
       inbox.receive(notifications);
+      pins.add(notifications);
       unread.refresh();
       if (tabs.shouldNotifyDesktop()) {
         for (const notification of notifications) {
@@ -120,15 +138,20 @@ const plugin: JupyterFrontEndPlugin<void> = {
     connection.inboxStateChanged.connect((_, frame) => {
       unread.set(frame.unread);
       inbox.applyState(frame);
+      pins.applyState(frame);
     });
     connection.connected.connect((_, hello) => {
       unread.set(hello.unread);
+      pins.load().catch(reason => {
+        console.warn('JLN: cannot load the pinned notifications', reason);
+      });
       if (panel.isVisible) {
         void inbox.load(); // What changed while the socket was down.
       }
     });
 
     app.shell.add(panel, 'right', { rank: 900 });
+    app.shell.add(banner, 'header');
     restorer?.add(panel, InboxPanel.ID);
 
     app.commands.addCommand(CommandIDs.openInbox, {

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import BrowserContext, Locator, Page, expect
@@ -206,3 +210,74 @@ def test_open_inbox_from_the_shortcut_and_the_command_palette(lab_page: Page) ->
     lab_page.keyboard.type("Open Notification Inbox")
     lab_page.keyboard.press("Enter")
     expect(panel).to_be_visible()
+
+
+def receipts(jupyter_lab: JupyterProcess, notification_id: str) -> dict[str, Any]:
+    """``GET jln/api/notifications/{id}/receipts`` with the server's token."""
+    url = (f"{jupyter_lab.url}jln/api/notifications/"
+           f"{urllib.parse.quote(notification_id, safe='')}/receipts")
+    request = urllib.request.Request(url, headers={"Authorization": f"token {jupyter_lab.token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        result: dict[str, Any] = json.load(answer)
+    return result
+
+
+def banner_items(page: Page) -> Locator:
+    return page.locator(".jln-Banner .jln-BannerItem")
+
+
+def test_a_pinned_notice_needing_acknowledgement_survives_reload_until_acknowledged(
+        lab_page: Page, jupyter_lab: JupyterProcess, redis_server: RedisCli,
+        screenshot: Callable[[], Path]) -> None:
+    entry = xadd(redis_server, title="Maintenance", message="JupyterHub restarts at 22:00",
+                 type="warning", requireAck="1", origin="admin")
+    notice = banner_items(lab_page).filter(has_text="JupyterHub restarts at 22:00")
+    expect(notice).to_be_visible()
+    expect(notice.locator(".jln-BannerItem-ack")).to_have_text("Acknowledge")
+    expect(notice.get_by_role("button", name=re.compile("close|dismiss", re.I))).to_have_count(0)
+    assert receipts(jupyter_lab, f"jln:broadcast/{entry}")["read"] == []
+
+    lab_page.reload()
+    expect(notice).to_be_visible(timeout=READY_TIMEOUT_MS)
+    panel = open_inbox(lab_page)
+    item = items(panel).filter(has_text="JupyterHub restarts")
+    item.locator(".jln-InboxItem-body").click()  # reading it in the inbox is not acknowledging
+    expect(item.locator(".jln-InboxItem-dismiss")).to_have_count(0)
+    panel.get_by_role("button", name="Mark all read").click()
+    expect(item).to_have_attribute("data-jln-read", "false")
+    expect(notice).to_be_visible()
+    screenshot()
+
+    notice.locator(".jln-BannerItem-ack").click()
+    expect(notice).to_have_count(0)
+    expect(item).to_have_attribute("data-jln-read", "true")
+    read = receipts(jupyter_lab, f"jln:broadcast/{entry}")["read"]
+    assert [reader["user"] for reader in read] == [jupyter_lab_user(jupyter_lab)]
+    assert isinstance(read[0]["readAt"], int)
+    lab_page.reload()
+    expect(lab_page.locator("#jp-main-statusbar")).to_be_visible(timeout=READY_TIMEOUT_MS)
+    expect(status_item(lab_page)).to_have_attribute("data-jln-state", "live",
+                                                     timeout=READY_TIMEOUT_MS)
+    expect(banner_items(lab_page)).to_have_count(0)
+
+
+def test_a_pinned_notice_stays_until_its_key_withdraws_it(
+        lab_page: Page, redis_server: RedisCli) -> None:
+    xadd(redis_server, message="Cluster degraded: jobs may queue", type="error", pinned="1",
+         key="cluster", origin="ops")
+    notice = banner_items(lab_page).filter(has_text="Cluster degraded")
+    expect(notice).to_be_visible()
+    expect(notice.locator(".jln-BannerItem-ack")).to_have_count(0)
+    xadd(redis_server, message="Cluster healthy again", type="success", key="cluster",
+         origin="ops")
+    expect(banner_items(lab_page)).to_have_count(0)
+    expect(toasts(lab_page, "Cluster healthy again")).to_be_visible()
+
+
+def jupyter_lab_user(jupyter_lab: JupyterProcess) -> str:
+    """Whose notifications the lab server shows: its hello names them."""
+    request = urllib.request.Request(f"{jupyter_lab.url}jln/api/status", headers={
+        "Authorization": f"token {jupyter_lab.token}"})
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        user: str = json.load(answer)["user"]
+    return user

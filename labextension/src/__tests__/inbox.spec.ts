@@ -316,6 +316,17 @@ describe('InboxModel', () => {
     expect(told).toEqual([2, 2, 1, 0]);
   });
 
+  it('opens a notice awaiting acknowledgement without reading it', async () => {
+    const server = new FakeInbox([
+      note('1-0', { pinned: true, requireAck: true, message: 'Maintenance' })
+    ]);
+    const model = new InboxModel({ client: server });
+    await model.load();
+    await model.open(model.items[0]);
+    expect(model.items[0].read).toBe(false);
+    expect(server.requests.some(r => r.startsWith('state'))).toBe(false);
+  });
+
   it('marks all read under the current filters only', async () => {
     const server = new FakeInbox(history(9));
     const model = new InboxModel({ client: server });

@@ -226,11 +226,12 @@ export class InboxModel implements IDisposable {
   }
 
   /**
-   * Open an item: it is marked read and `opened` tells the panel.
+   * Open an item: it is marked read (unless it awaits an acknowledgement,
+   * which only its banner's button gives) and `opened` tells the panel.
    */
   async open(notification: IDeliveredNotification): Promise<void> {
     this._opened.emit(notification);
-    if (!notification.read) {
+    if (!notification.read && !notification.requireAck) {
       await this.markRead([notification.id], true);
     }
   }

@@ -410,6 +410,8 @@ function InboxItem(
   const meta = [item.origin, item.topic].filter(Boolean).join(' · ');
   const Icon = InboxPanel.TYPE_ICONS[item.type].react;
   const open = () => props.onToggle(item);
+  // Only the banner's button acknowledges: reading here must not do it.
+  const awaitingAck = item.requireAck === true && !item.read;
   return (
     <li
       className={`jln-InboxItem${expanded ? ' jln-mod-expanded' : ''}`}
@@ -448,14 +450,16 @@ function InboxItem(
       <div className="jln-InboxItem-footer">
         <Actions item={item} runAction={props.runAction} trans={trans} />
         <div className="jln-InboxItem-tools">
-          <ToolbarButtonComponent
-            className="jln-InboxItem-read"
-            icon={item.read ? circleEmptyIcon : circleIcon}
-            tooltip={
-              item.read ? trans.__('Mark unread') : trans.__('Mark read')
-            }
-            onClick={() => void model.markRead([item.id], !item.read)}
-          />
+          {!awaitingAck && (
+            <ToolbarButtonComponent
+              className="jln-InboxItem-read"
+              icon={item.read ? circleEmptyIcon : circleIcon}
+              tooltip={
+                item.read ? trans.__('Mark unread') : trans.__('Mark read')
+              }
+              onClick={() => void model.markRead([item.id], !item.read)}
+            />
+          )}
           <ToolbarButtonComponent
             className="jln-InboxItem-save"
             icon={folderFavoriteIcon}
@@ -464,12 +468,14 @@ function InboxItem(
             pressedTooltip={trans.__('Unsave')}
             onClick={() => void model.save(item.id, !item.saved)}
           />
-          <ToolbarButtonComponent
-            className="jln-InboxItem-dismiss"
-            icon={closeIcon}
-            tooltip={trans.__('Dismiss')}
-            onClick={() => void model.dismiss(item.id)}
-          />
+          {!item.pinned && (
+            <ToolbarButtonComponent
+              className="jln-InboxItem-dismiss"
+              icon={closeIcon}
+              tooltip={trans.__('Dismiss')}
+              onClick={() => void model.dismiss(item.id)}
+            />
+          )}
           {(item.origin || item.topic) && (
             <ToolbarButtonComponent
               className="jln-InboxItem-menu"

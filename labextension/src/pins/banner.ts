@@ -10,6 +10,7 @@ import {
   type LabIcon,
   runningIcon
 } from '@jupyterlab/ui-components';
+import type { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { IDeliveredNotification, NotificationType } from '../model';
@@ -47,6 +48,42 @@ export class PinBanner extends Widget {
     const items = pins.map(pin => this._item(pin));
     this.node.replaceChildren(...items);
     this.setHidden(pins.length === 0);
+    this.update();
+  }
+
+  /**
+   * Take the height of the notices. The shell's header area is a box layout
+   * that gives a widget its minimum height and no more, so the banner sets
+   * its minimum to what its notices need (up to a third of the window,
+   * scrolling beyond) and asks the layout to fit again.
+   */
+  protected onUpdateRequest(msg: Message): void {
+    super.onUpdateRequest(msg);
+    const needed = Array.from(this.node.children).reduce(
+      (sum, child) => sum + child.getBoundingClientRect().height,
+      0
+    );
+    const height = `${Math.ceil(Math.min(needed, window.innerHeight / 3))}px`;
+    if (this.node.style.minHeight !== height) {
+      this.node.style.minHeight = height;
+      this.parent?.fit();
+    }
+  }
+
+  /**
+   * Measure again once in the page.
+   */
+  protected onAfterAttach(msg: Message): void {
+    super.onAfterAttach(msg);
+    this.update();
+  }
+
+  /**
+   * Measure again when the width changes: notices may wrap differently.
+   */
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    this.update();
   }
 
   private _item(pin: IDeliveredNotification): HTMLElement {
