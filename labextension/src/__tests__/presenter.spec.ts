@@ -11,7 +11,8 @@ const presenters: Presenter[] = [];
 
 function setup(
   settings: Partial<Presenter.ISettings> = {},
-  clock = new ServerClock()
+  clock = new ServerClock(),
+  attention: Pick<Presenter.IOptions, 'isMuted' | 'shouldToast'> = {}
 ) {
   const manager = new FakeManager();
   const executed: Array<[string, ReadonlyJSONObject | undefined]> = [];
@@ -27,7 +28,8 @@ function setup(
         return Promise.resolve();
       }
     },
-    openWindow: url => opened.push(url)
+    openWindow: url => opened.push(url),
+    ...attention
   });
   presenter.configure(settings);
   presenters.push(presenter);
@@ -112,6 +114,38 @@ describe('Presenter', () => {
     const { manager, presenter } = setup({ doNotDisturb: true });
     presenter.present([note('1', { type: 'error' })]);
     expect(manager.notified[0].options.autoClose).toBe(0);
+  });
+
+  it('gives no toast for what another tab already read', () => {
+    const { manager, presenter } = setup();
+    presenter.present([note('1', { read: true, readAt: Date.now() })]);
+    expect(manager.notified[0].options.autoClose).toBe(0);
+  });
+
+  it('gives no toast for a muted origin or topic, which stays in the center', () => {
+    const { manager, presenter } = setup({}, new ServerClock(), {
+      isMuted: n => n.origin === 'ci'
+    });
+    presenter.present([
+      note('1', { origin: 'ci', message: 'nightly failed' }),
+      note('2', { origin: 'kitchen', message: 'coffee' })
+    ]);
+    expect(manager.notified.map(n => n.options.autoClose)).toEqual([0, 5000]);
+    expect(manager.notified[0].message).toContain('nightly failed');
+  });
+
+  it('toasts only in the tab the person looks at, but deserves it in all', () => {
+    let chosen = false;
+    const { manager, presenter } = setup({}, new ServerClock(), {
+      shouldToast: () => chosen
+    });
+    const deploy = note('1', { message: 'Deploy done' });
+    expect(presenter.deservesToast(deploy)).toBe(true);
+    presenter.present([deploy]);
+    chosen = true;
+    presenter.present([note('2', { message: 'Second deploy' })]);
+    expect(manager.notified.map(n => n.options.autoClose)).toEqual([0, 5000]);
+    expect(presenter.deservesToast(note('3', { autoClose: 0 }))).toBe(false);
   });
 
   it('toasts only from the minimum type up', () => {
