@@ -281,3 +281,71 @@ def jupyter_lab_user(jupyter_lab: JupyterProcess) -> str:
     with urllib.request.urlopen(request, timeout=10) as answer:
         user: str = json.load(answer)["user"]
     return user
+
+
+# Installed before JupyterLab loads: a stand-in for the browser's Notification API that records
+# what is raised and whether permission was asked, and a page visibility the test can set.
+FAKE_OS_NOTIFICATIONS = """(() => {
+  window.__os = {raised: [], asked: 0, hidden: false};
+  class FakeNotification {
+    constructor(title, options) {
+      this.title = title;
+      this.body = options.body;
+      this.tag = options.tag;
+      this.onclick = null;
+      this.closed = false;
+      window.__os.raised.push(this);
+    }
+    close() { this.closed = true; }
+  }
+  FakeNotification.permission = 'default';
+  FakeNotification.requestPermission = async () => {
+    window.__os.asked++;
+    FakeNotification.permission = 'granted';
+    return 'granted';
+  };
+  window.Notification = FakeNotification;
+  Object.defineProperty(document, 'visibilityState',
+                        {get: () => (window.__os.hidden ? 'hidden' : 'visible')});
+  Object.defineProperty(document, 'hidden', {get: () => window.__os.hidden});
+})();"""
+
+
+def set_hidden(page: Page, hidden: bool) -> None:
+    page.evaluate(f"""() => {{
+        window.__os.hidden = {str(hidden).lower()};
+        document.dispatchEvent(new Event('visibilitychange'));
+        window.dispatchEvent(new Event({"'blur'" if hidden else "'focus'"}));
+    }}""")
+
+
+def test_desktop_notification_when_hidden_asked_on_a_click_and_opening_the_item(
+        lab_context: BrowserContext, open_lab: Callable[..., Page],
+        redis_server: RedisCli) -> None:
+    lab_context.add_init_script(FAKE_OS_NOTIFICATIONS)
+    page = open_lab()
+    xadd(redis_server, message="Visible: no OS notification", type="info")
+    expect(toasts(page, "Visible: no OS")).to_be_visible()
+    assert page.evaluate("window.__os.asked") == 0  # never on load
+
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type("Desktop Notifications When JupyterLab Is Hidden")
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.__os.asked === 1")
+
+    set_hidden(page, True)
+    entry = xadd(redis_server, message="Training finished", type="success", origin="gpu-1")
+    page.wait_for_function("window.__os.raised.length === 1")
+    raised = page.evaluate("window.__os.raised.map(n => [n.title, n.body, n.tag])")
+    assert raised == [["gpu-1", "Training finished", f"jln:broadcast/{entry}"]]
+
+    set_hidden(page, False)
+    page.evaluate("window.__os.raised[0].onclick(new Event('click'))")
+    panel = page.locator("#jln-inbox")
+    expect(panel).to_be_visible()
+    expect(items(panel).filter(has_text="Training finished")).to_have_class(
+        re.compile(r"(^|\s)jln-mod-expanded(\s|$)"))
+    assert page.evaluate("window.__os.raised[0].closed") is True
+    xadd(redis_server, message="Visible again", type="info")
+    expect(toasts(page, "Visible again")).to_be_visible()
+    assert page.evaluate("window.__os.raised.length") == 1
