@@ -232,42 +232,16 @@ function addSettingCommands(
       console.error(`JLN: cannot save the setting ${name}`, reason);
     });
   };
-  app.commands.addCommand(CommandIDs.muteOrigin, {
-    label: args => {
-      const origin = text(args, 'origin');
-      return mutes().isOriginMuted(origin)
-        ? trans.__('Unmute notifications from %1', origin)
-        : trans.__('Mute notifications from %1', origin);
-    },
-    execute: args => {
-      const origin = text(args, 'origin');
-      const rules = mutes();
-      write(
-        'mutedOrigins',
-        rules.isOriginMuted(origin)
-          ? rules.unmuteOrigin(origin)
-          : rules.muteOrigin(origin)
-      );
-    }
-  });
-  app.commands.addCommand(CommandIDs.muteTopic, {
-    label: args => {
-      const topic = text(args, 'topic');
-      return mutes().isTopicMuted(topic)
-        ? trans.__('Unmute the topic %1', topic)
-        : trans.__('Mute the topic %1', topic);
-    },
-    execute: args => {
-      const topic = text(args, 'topic');
-      const rules = mutes();
-      write(
-        'mutedTopics',
-        rules.isTopicMuted(topic)
-          ? rules.unmuteTopic(topic)
-          : rules.muteTopic(topic)
-      );
-    }
-  });
+  for (const kind of MuteRules.KINDS) {
+    app.commands.addCommand(MUTE_COMMANDS[kind], {
+      label: args => {
+        const name = text(args, kind);
+        return muteLabel(kind, name, mutes().has(kind, name), trans);
+      },
+      execute: args =>
+        write(MuteRules.SETTINGS[kind], mutes().toggled(kind, text(args, kind)))
+    });
+  }
   app.commands.addCommand(CommandIDs.desktop, {
     label: trans.__('Desktop Notifications When JupyterLab Is Hidden'),
     isToggled: () => desktop.enabled,
@@ -285,6 +259,35 @@ function addSettingCommands(
       await loaded.set('desktopNotifications', enable);
     }
   });
+}
+
+/**
+ * The command that mutes or unmutes each kind (its argument is named after
+ * the kind: `{origin}` or `{topic}`).
+ */
+const MUTE_COMMANDS: { [kind in MuteRules.Kind]: string } = {
+  origin: CommandIDs.muteOrigin,
+  topic: CommandIDs.muteTopic
+};
+
+/**
+ * The label of a mute command: "Mute notifications from CI", or "Unmute ..."
+ * when it is muted.
+ */
+function muteLabel(
+  kind: MuteRules.Kind,
+  name: string,
+  muted: boolean,
+  trans: TranslationBundle
+): string {
+  if (kind === 'origin') {
+    return muted
+      ? trans.__('Unmute notifications from %1', name)
+      : trans.__('Mute notifications from %1', name);
+  }
+  return muted
+    ? trans.__('Unmute the topic %1', name)
+    : trans.__('Mute the topic %1', name);
 }
 
 /**

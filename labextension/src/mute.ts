@@ -5,79 +5,73 @@ import type { IDeliveredNotification } from './model';
  * raise a toast or an OS notification (they still reach the inbox).
  *
  * Rules match exactly, case included. The rules are a snapshot of the
- * settings: the `mute*` and `unmute*` methods return the new setting list to
- * write, and a new `MuteRules` is built when the settings change.
+ * settings: `toggled` returns the new setting list to write, and a new
+ * `MuteRules` is built when the settings change.
  */
 export class MuteRules {
   /**
    * Construct the rules from the settings.
    */
   constructor(settings: Partial<MuteRules.ISettings> = {}) {
-    this._origins = new Set(settings.mutedOrigins ?? []);
-    this._topics = new Set(settings.mutedTopics ?? []);
+    this._muted = {
+      origin: new Set(settings.mutedOrigins ?? []),
+      topic: new Set(settings.mutedTopics ?? [])
+    };
   }
 
   /**
    * Whether a notification is muted by its origin or its topic.
    */
   isMuted(notification: IDeliveredNotification): boolean {
-    const { origin, topic } = notification;
-    return (
-      (origin !== undefined && this._origins.has(origin)) ||
-      (topic !== undefined && this._topics.has(topic))
-    );
+    return MuteRules.KINDS.some(kind => {
+      const name = notification[kind];
+      return name !== undefined && this._muted[kind].has(name);
+    });
   }
 
   /**
-   * Whether the notifications of an origin are muted.
+   * Whether the notifications of an origin (or a topic) are muted.
    */
-  isOriginMuted(origin: string): boolean {
-    return this._origins.has(origin);
+  has(kind: MuteRules.Kind, name: string): boolean {
+    return this._muted[kind].has(name);
   }
 
   /**
-   * Whether the notifications of a topic are muted.
+   * The setting list of that kind (`MuteRules.SETTINGS[kind]`) with the name
+   * muted when it was not, unmuted when it was.
    */
-  isTopicMuted(topic: string): boolean {
-    return this._topics.has(topic);
+  toggled(kind: MuteRules.Kind, name: string): string[] {
+    const names = this._muted[kind];
+    return names.has(name)
+      ? [...names].filter(other => other !== name)
+      : [...names, name];
   }
 
-  /**
-   * The `mutedOrigins` setting with an origin added.
-   */
-  muteOrigin(origin: string): string[] {
-    return withItem(this._origins, origin);
-  }
-
-  /**
-   * The `mutedOrigins` setting with an origin removed.
-   */
-  unmuteOrigin(origin: string): string[] {
-    return withoutItem(this._origins, origin);
-  }
-
-  /**
-   * The `mutedTopics` setting with a topic added.
-   */
-  muteTopic(topic: string): string[] {
-    return withItem(this._topics, topic);
-  }
-
-  /**
-   * The `mutedTopics` setting with a topic removed.
-   */
-  unmuteTopic(topic: string): string[] {
-    return withoutItem(this._topics, topic);
-  }
-
-  private _origins: ReadonlySet<string>;
-  private _topics: ReadonlySet<string>;
+  private _muted: { readonly [kind in MuteRules.Kind]: ReadonlySet<string> };
 }
 
 /**
  * A namespace for MuteRules statics.
  */
 export namespace MuteRules {
+  /**
+   * What a rule mutes by.
+   */
+  export type Kind = 'origin' | 'topic';
+
+  /**
+   * Every kind of rule.
+   */
+  export const KINDS: ReadonlyArray<Kind> = ['origin', 'topic'];
+
+  /**
+   * The setting that holds the rules of each kind.
+   */
+  export const SETTINGS: { readonly [kind in Kind]: keyof ISettings } = {
+    origin: 'mutedOrigins',
+    topic: 'mutedTopics'
+  };
+
   /**
    * The mute settings, as the settings registry keeps them.
    */
@@ -116,18 +110,4 @@ function strings(value: unknown): string[] {
   return Array.isArray(value)
     ? value.filter((item): item is string => typeof item === 'string')
     : [];
-}
-
-/**
- * The items of a set, with one more at the end.
- */
-function withItem(items: ReadonlySet<string>, item: string): string[] {
-  return items.has(item) ? [...items] : [...items, item];
-}
-
-/**
- * The items of a set, but one.
- */
-function withoutItem(items: ReadonlySet<string>, item: string): string[] {
-  return [...items].filter(other => other !== item);
 }

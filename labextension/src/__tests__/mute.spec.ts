@@ -21,9 +21,9 @@ describe('MuteRules', () => {
     expect(rules.isMuted(note('2', { origin: 'CI ' }))).toBe(false);
     expect(rules.isMuted(note('3', { origin: 'CI/CD' }))).toBe(false);
     expect(rules.isMuted(note('4', { topic: 'ops' }))).toBe(false);
-    expect(rules.isOriginMuted('CI')).toBe(true);
-    expect(rules.isTopicMuted('Ops')).toBe(true);
-    expect(rules.isTopicMuted('ops')).toBe(false);
+    expect(rules.has('origin', 'CI')).toBe(true);
+    expect(rules.has('topic', 'Ops')).toBe(true);
+    expect(rules.has('topic', 'ops')).toBe(false);
   });
 
   it('mutes nothing without settings', () => {
@@ -38,20 +38,23 @@ describe('MuteRules', () => {
       mutedOrigins: ['CI', 'cron'],
       mutedTopics: ['builds']
     });
-    expect(rules.muteOrigin('deploy')).toEqual(['CI', 'cron', 'deploy']);
-    expect(rules.muteOrigin('CI')).toEqual(['CI', 'cron']);
-    expect(rules.unmuteOrigin('CI')).toEqual(['cron']);
-    expect(rules.unmuteOrigin('ci')).toEqual(['CI', 'cron']);
-    expect(rules.muteTopic('alerts')).toEqual(['builds', 'alerts']);
-    expect(rules.unmuteTopic('builds')).toEqual([]);
-    expect(rules.isOriginMuted('deploy')).toBe(false);
-    expect(rules.isTopicMuted('builds')).toBe(true);
+    expect(rules.toggled('origin', 'deploy')).toEqual(['CI', 'cron', 'deploy']);
+    expect(rules.toggled('origin', 'CI')).toEqual(['cron']);
+    expect(rules.toggled('origin', 'ci')).toEqual(['CI', 'cron', 'ci']);
+    expect(rules.toggled('topic', 'alerts')).toEqual(['builds', 'alerts']);
+    expect(rules.toggled('topic', 'builds')).toEqual([]);
+    expect(rules.has('origin', 'deploy')).toBe(false);
+    expect(rules.has('topic', 'builds')).toBe(true);
+    expect(MuteRules.SETTINGS).toEqual({
+      origin: 'mutedOrigins',
+      topic: 'mutedTopics'
+    });
   });
 
   it('drops duplicates of the settings', () => {
     const rules = new MuteRules({ mutedOrigins: ['CI', 'CI'] });
-    expect(rules.unmuteOrigin('CI')).toEqual([]);
-    expect(rules.muteOrigin('cron')).toEqual(['CI', 'cron']);
+    expect(rules.toggled('origin', 'CI')).toEqual([]);
+    expect(rules.toggled('origin', 'cron')).toEqual(['CI', 'cron']);
   });
 });
 

@@ -2,20 +2,15 @@ import { Time } from '@jupyterlab/coreutils';
 import { nullTranslator, TranslationBundle } from '@jupyterlab/translation';
 import {
   bellIcon,
-  checkIcon,
   circleEmptyIcon,
   circleIcon,
   closeIcon,
   ellipsesIcon,
-  errorIcon,
   folderFavoriteIcon,
   HTMLSelect,
-  infoIcon,
   InputGroup,
-  LabIcon,
   MenuSvg,
   ReactWidget,
-  runningIcon,
   ToolbarButtonComponent,
   UseSignal
 } from '@jupyterlab/ui-components';
@@ -26,10 +21,12 @@ import * as React from 'react';
 import {
   IDeliveredNotification,
   INotificationAction,
+  ITopicCount,
   NOTIFICATION_TYPES,
   NotificationType
 } from '../model';
 import { Presenter } from '../presenter';
+import { TYPE_ICONS } from '../typeicons';
 import { InboxModel } from './model';
 
 /**
@@ -226,18 +223,6 @@ export namespace InboxPanel {
      */
     trans?: TranslationBundle;
   }
-
-  /**
-   * The icon of each type.
-   */
-  export const TYPE_ICONS: { [type in NotificationType]: LabIcon } = {
-    default: bellIcon,
-    info: infoIcon,
-    success: checkIcon,
-    'in-progress': runningIcon,
-    warning: errorIcon,
-    error: errorIcon
-  };
 }
 
 namespace Private {
@@ -311,10 +296,6 @@ function InboxView(props: Private.IViewProps): JSX.Element {
 function Filters(props: Private.IViewProps): JSX.Element {
   const { model, trans } = props;
   const filters = model.filters;
-  const names = (list: ReadonlyArray<{ name: string }>, any: string) => [
-    { label: any, value: '' },
-    ...list.map(entry => ({ label: entry.name, value: entry.name }))
-  ];
   return (
     <div className="jln-Inbox-filters">
       <SearchBox model={model} trans={trans} />
@@ -348,26 +329,46 @@ function Filters(props: Private.IViewProps): JSX.Element {
             ...NOTIFICATION_TYPES.map(type => ({ label: type, value: type }))
           ]}
         />
-        <HTMLSelect
-          aria-label={trans.__('Topic')}
-          className="jln-Inbox-topic"
-          value={filters.topic}
-          onChange={event =>
-            void model.setFilters({ topic: event.currentTarget.value })
-          }
-          options={names(model.topics.topics, trans.__('any topic'))}
+        <NameFilter
+          model={model}
+          name="topic"
+          label={trans.__('Topic')}
+          any={trans.__('any topic')}
+          names={model.topics.topics}
         />
-        <HTMLSelect
-          aria-label={trans.__('Origin')}
-          className="jln-Inbox-origin"
-          value={filters.origin}
-          onChange={event =>
-            void model.setFilters({ origin: event.currentTarget.value })
-          }
-          options={names(model.topics.origins, trans.__('any origin'))}
+        <NameFilter
+          model={model}
+          name="origin"
+          label={trans.__('Origin')}
+          any={trans.__('any origin')}
+          names={model.topics.origins}
         />
       </div>
     </div>
+  );
+}
+
+function NameFilter(props: {
+  model: InboxModel;
+  name: 'topic' | 'origin';
+  label: string;
+  any: string;
+  names: ReadonlyArray<ITopicCount>;
+}): JSX.Element {
+  const { model, name } = props;
+  return (
+    <HTMLSelect
+      aria-label={props.label}
+      className={`jln-Inbox-${name}`}
+      value={model.filters[name]}
+      onChange={event =>
+        void model.setFilters({ [name]: event.currentTarget.value })
+      }
+      options={[
+        { label: props.any, value: '' },
+        ...props.names.map(entry => ({ label: entry.name, value: entry.name }))
+      ]}
+    />
   );
 }
 
@@ -408,7 +409,7 @@ function InboxItem(
   const expanded = props.expanded === item.id;
   const sent = new Date(item.createdAt - model.clock.offset);
   const meta = [item.origin, item.topic].filter(Boolean).join(' · ');
-  const Icon = InboxPanel.TYPE_ICONS[item.type].react;
+  const Icon = TYPE_ICONS[item.type].react;
   const open = () => props.onToggle(item);
   // Only the banner's button acknowledges: reading here must not do it.
   const awaitingAck = item.requireAck === true && !item.read;

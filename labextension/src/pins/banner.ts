@@ -2,18 +2,11 @@ import {
   nullTranslator,
   type TranslationBundle
 } from '@jupyterlab/translation';
-import {
-  bellIcon,
-  checkIcon,
-  errorIcon,
-  infoIcon,
-  type LabIcon,
-  runningIcon
-} from '@jupyterlab/ui-components';
 import type { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { IDeliveredNotification, NotificationType } from '../model';
+import { IDeliveredNotification } from '../model';
+import { TYPE_ICONS } from '../typeicons';
 import { PinsModel } from './model';
 
 /**
@@ -92,7 +85,7 @@ export class PinBanner extends Widget {
     item.dataset.jlnId = pin.id;
     item.dataset.jlnType = pin.type;
     item.append(
-      PinBanner.ICONS[pin.type].element({
+      TYPE_ICONS[pin.type].element({
         tag: 'span',
         className: 'jln-BannerItem-icon'
       })
@@ -167,16 +160,4 @@ export namespace PinBanner {
      */
     trans?: TranslationBundle;
   }
-
-  /**
-   * The icon of each notification type.
-   */
-  export const ICONS: { readonly [type in NotificationType]: LabIcon } = {
-    default: bellIcon,
-    info: infoIcon,
-    success: checkIcon,
-    'in-progress': runningIcon,
-    warning: errorIcon,
-    error: errorIcon
-  };
 }
