@@ -188,9 +188,21 @@ export namespace SocketAttempt {
    * The part of the WebSocket API an attempt uses.
    */
   export interface IWebSocket {
+    /**
+     * Called with each message.
+     */
     onmessage: ((event: MessageEvent) => void) | null;
+    /**
+     * Called once when the socket closes.
+     */
     onclose: ((event: CloseEvent) => void) | null;
+    /**
+     * Called on an error; the close event follows.
+     */
     onerror: ((event: Event) => void) | null;
+    /**
+     * Close the socket.
+     */
     close(code?: number, reason?: string): void;
   }
 
