@@ -145,9 +145,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       pins.load().catch(reason => {
         console.warn('JLN: cannot load the pinned notifications', reason);
       });
-      if (panel.isVisible) {
-        void inbox.load(); // What changed while the socket was down.
-      }
+      panel.refresh(); // What changed while the socket was down.
     });
 
     app.shell.add(panel, 'right', { rank: 900 });

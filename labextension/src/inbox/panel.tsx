@@ -75,6 +75,18 @@ export class InboxPanel extends ReactWidget {
   }
 
   /**
+   * Load the list again: now when it is visible, else when next shown (after
+   * a reconnection, what changed meanwhile is only on the server).
+   */
+  refresh(): void {
+    this._loaded = false;
+    if (this.isVisible) {
+      this._loaded = true;
+      void this._model.load();
+    }
+  }
+
+  /**
    * Render the panel.
    */
   render(): JSX.Element {
