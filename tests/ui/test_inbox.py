@@ -131,6 +131,13 @@ def test_inbox_takes_live_notifications_key_updates_and_another_tabs_read(
     other_panel.get_by_label("Show").select_option("saved")
     expect(items(other_panel)).to_have_count(1)
 
+    xadd(redis_server, message="<img src=x onerror=alert(1)><b>bold</b>", title="<i>t</i>")
+    html = items(panel).first
+    expect(html.locator(".jln-InboxItem-message")).to_have_text(
+        "<img src=x onerror=alert(1)><b>bold</b>")
+    expect(html.locator(".jln-InboxItem-title")).to_have_text("<i>t</i>")
+    expect(html.locator("img, b, i")).to_have_count(0)
+
 
 def test_with_two_tabs_open_exactly_one_raises_the_toast(
         lab_context: BrowserContext, lab_page: Page, jupyter_lab: JupyterProcess,
