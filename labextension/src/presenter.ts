@@ -19,7 +19,7 @@ import {
  * updates keyed notifications in place, and turns actions into safe
  * callbacks: links open in a new tab for http(s) only, commands run only when
  * the settings allow them. Every message ends with a line telling when it was
- * sent, on the server clock ("just now", "2 min ago"), which an
+ * sent, on the server clock ("now", "2 minutes ago"), which an
  * `AgeRefresher` keeps true. Messages are plain text: nothing here builds
  * HTML.
  */
@@ -139,7 +139,7 @@ export class Presenter implements IDisposable {
 
   /**
    * The text shown: title and message, then when it was sent on a line of
-   * its own, e.g. "Deploy: done\njust now".
+   * its own, e.g. "Deploy: done\nnow".
    */
   messageOf(notification: IDeliveredNotification): string {
     return this._ages.messageOf(
