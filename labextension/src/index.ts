@@ -26,6 +26,7 @@ import { DesktopNotifier } from './desktop';
 import { MuteRules } from './mute';
 import { PinBanner } from './pins/banner';
 import { PinsModel } from './pins/model';
+import { SourceOpener } from './source';
 import { ConnectionStatus } from './status';
 import { TabElection } from './tabs';
 import { TitleBadge } from './titlebadge';
@@ -156,6 +157,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
       label: trans.__('Open Notification Inbox'),
       caption: trans.__('Show the history of your notifications'),
       execute: () => app.shell.activateById(panel.id)
+    });
+    const sources = new SourceOpener({ commands: app.commands });
+    app.commands.addCommand(SourceOpener.COMMAND, {
+      label: trans.__('Open Where a Notification Came From'),
+      execute: args => sources.open(args)
     });
     app.commands.addCommand(CommandIDs.send, {
       label: trans.__('Send Notification'),

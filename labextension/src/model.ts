@@ -53,6 +53,35 @@ export interface INotificationAction {
 }
 
 /**
+ * Where a notification was sent from: its return address.
+ */
+export type INotificationSource =
+  | {
+      /**
+       * Sent from a kernel of a notebook.
+       */
+      readonly kind: 'notebook';
+      /**
+       * The notebook's path, relative to the server root.
+       */
+      readonly path: string;
+      /**
+       * The id of the cell that sent it, when known.
+       */
+      readonly cellId?: string;
+    }
+  | {
+      /**
+       * Sent from a JupyterLab terminal.
+       */
+      readonly kind: 'terminal';
+      /**
+       * The terminal's name.
+       */
+      readonly name: string;
+    };
+
+/**
  * A notification delivered by the JLN server.
  */
 export interface IDeliveredNotification {
@@ -122,6 +151,11 @@ export interface IDeliveredNotification {
    * by its id); it then is pinned too (present when true).
    */
   readonly requireAck?: boolean;
+  /**
+   * Where it was sent from (a notebook cell, a terminal): the browser offers
+   * to open it.
+   */
+  readonly source?: INotificationSource;
   /**
    * Action buttons.
    */
@@ -627,6 +661,7 @@ export function parseNotification(
       ? { pinned: true }
       : {}),
     ...(value.requireAck === true ? { requireAck: true } : {}),
+    ...optionalSource(value.source),
     ...(Array.isArray(value.actions)
       ? { actions: parseActions(value.actions) }
       : {}),
@@ -725,6 +760,25 @@ function parseStateFrame(value: JsonObject): IStateFrame | null {
     ...optionalBoolean(value, 'dismissed'),
     unread: value.unread
   };
+}
+
+function optionalSource(value: unknown): { source?: INotificationSource } {
+  if (!isObject(value)) {
+    return {};
+  }
+  if (value.kind === 'notebook' && isNonEmptyString(value.path)) {
+    return {
+      source: {
+        kind: 'notebook',
+        path: value.path,
+        ...(isNonEmptyString(value.cellId) ? { cellId: value.cellId } : {})
+      }
+    };
+  }
+  if (value.kind === 'terminal' && isNonEmptyString(value.name)) {
+    return { source: { kind: 'terminal', name: value.name } };
+  }
+  return {};
 }
 
 function parseTopicCount(value: unknown): ITopicCount | null {

@@ -5,6 +5,7 @@ import type { IDisposable } from '@lumino/disposable';
 
 import { AgeRefresher } from './ages';
 import { ServerClock } from './clock';
+import { SourceOpener } from './source';
 import {
   IDeliveredNotification,
   INotificationAction,
@@ -183,8 +184,8 @@ export class Presenter implements IDisposable {
   private _actionsOf(
     notification: IDeliveredNotification
   ): Notification.IAction[] {
-    return Presenter.actionsOf(notification, this._trans.__('Open')).map(
-      action => this._actionOf(action)
+    return Presenter.actionsOf(notification, this._trans).map(action =>
+      this._actionOf(action)
     );
   }
 
@@ -219,7 +220,10 @@ export class Presenter implements IDisposable {
     if (commandId === undefined) {
       return;
     }
-    if (!this._settings.allowedCommands.includes(commandId)) {
+    if (
+      commandId !== SourceOpener.COMMAND && // ours: opens the user's own files
+      !this._settings.allowedCommands.includes(commandId)
+    ) {
       this._warn(
         this._trans.__(
           'JLN refused to run the command "%1": it is not in the allowed commands setting.',
@@ -410,21 +414,35 @@ export namespace Presenter {
   }
 
   /**
-   * A notification's actions, with its link as one more (labelled
-   * `openLabel`) unless an action already opens it.
+   * A notification's actions: the sender's, then its link ("Open") unless an
+   * action already opens it, then its return address ("Open notebook",
+   * "Open terminal").
    */
   export function actionsOf(
     notification: IDeliveredNotification,
-    openLabel: string
+    trans: TranslationBundle
   ): INotificationAction[] {
     const actions = [...(notification.actions ?? [])];
     const link = notification.link;
     if (link && !actions.some(action => action.link === link)) {
       actions.push({
-        label: openLabel,
+        label: trans.__('Open'),
         caption: link,
         displayType: 'link',
         link
+      });
+    }
+    const source = notification.source;
+    if (source) {
+      actions.push({
+        label:
+          source.kind === 'notebook'
+            ? trans.__('Open notebook')
+            : trans.__('Open terminal'),
+        caption: source.kind === 'notebook' ? source.path : source.name,
+        displayType: 'default',
+        commandId: SourceOpener.COMMAND,
+        args: { ...source }
       });
     }
     return actions;

@@ -315,6 +315,30 @@ describe('parseNotification', () => {
       expect(parsed).not.toHaveProperty('requireAck');
     }
   });
+
+  it('reads the return address of a notebook cell or a terminal', () => {
+    const cell = { kind: 'notebook', path: 'a/b.ipynb', cellId: 'x1' };
+    expect(parseNotification(item('1-0', { source: cell }))).toHaveProperty(
+      'source',
+      cell
+    );
+    expect(
+      parseNotification(
+        item('2-0', { source: { kind: 'terminal', name: '2' } })
+      )
+    ).toHaveProperty('source', { kind: 'terminal', name: '2' });
+    for (const source of [
+      'a.ipynb',
+      { kind: 'notebook' },
+      { kind: 'notebook', path: 3 },
+      { kind: 'kernel', path: 'a.ipynb' },
+      { kind: 'terminal', name: '' }
+    ]) {
+      expect(parseNotification(item('3-0', { source }))).not.toHaveProperty(
+        'source'
+      );
+    }
+  });
 });
 
 describe('parsePollResponse', () => {

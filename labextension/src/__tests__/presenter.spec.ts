@@ -4,6 +4,7 @@ import type { ReadonlyJSONObject } from '@lumino/coreutils';
 import { AgeRefresher } from '../ages';
 import { ServerClock } from '../clock';
 import { Presenter } from '../presenter';
+import { SourceOpener } from '../source';
 import { FakeManager, note } from './fakes';
 import schema from '../../schema/plugin.json';
 
@@ -275,6 +276,43 @@ describe('Presenter', () => {
     expect(executed).toEqual([['docmanager:open', { path: 'report.ipynb' }]]);
     expect(manager.notified[1].type).toBe('warning');
     expect(manager.notified[1].message).toContain('kernelmenu:shutdown');
+  });
+
+  it('offers to open the notebook cell or terminal it came from, whatever the allowed commands', async () => {
+    const { manager, presenter, executed } = setup({ allowedCommands: [] });
+    presenter.present([
+      note('1', {
+        message: 'training done',
+        source: { kind: 'notebook', path: 'work/train.ipynb', cellId: 'c-7' }
+      }),
+      note('2', {
+        message: 'backup done',
+        source: { kind: 'terminal', name: '3' }
+      })
+    ]);
+    manager.click(0, 'Open notebook');
+    manager.click(1, 'Open terminal');
+    await Promise.resolve();
+    expect(executed).toEqual([
+      [
+        SourceOpener.COMMAND,
+        { kind: 'notebook', path: 'work/train.ipynb', cellId: 'c-7' }
+      ],
+      [SourceOpener.COMMAND, { kind: 'terminal', name: '3' }]
+    ]);
+    expect(manager.notified).toHaveLength(2); // no refusal warning
+  });
+
+  it('reads a source from command arguments, refusing anything else', () => {
+    expect(
+      SourceOpener.fromArgs({ kind: 'notebook', path: 'a.ipynb', cellId: '' })
+    ).toEqual({ kind: 'notebook', path: 'a.ipynb' });
+    expect(SourceOpener.fromArgs({ kind: 'terminal', name: '1' })).toEqual({
+      kind: 'terminal',
+      name: '1'
+    });
+    expect(SourceOpener.fromArgs({ kind: 'shell', path: 'x' })).toBeNull();
+    expect(SourceOpener.fromArgs({ kind: 'notebook' })).toBeNull();
   });
 
   it('updates in place through the real JupyterLab notification manager', () => {

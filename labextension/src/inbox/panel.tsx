@@ -514,7 +514,7 @@ function Actions(props: {
   trans: TranslationBundle;
 }): JSX.Element {
   const { item, trans } = props;
-  const actions = Presenter.actionsOf(item, trans.__('Open'));
+  const actions = Presenter.actionsOf(item, trans);
   return (
     <div className="jln-InboxItem-actions">
       {actions.map((action, index) => (
