@@ -73,6 +73,12 @@ class JLN(ExtensionApp):
         environment variable; empty means only the server's owner can be notified under
         JupyterHub.""",
     ).tag(config=True)
+    github_webhook_secret = Unicode(
+        help="""Secret of the GitHub webhook posting to jln/api/hooks/github (the "Secret"
+        field of the webhook's settings on GitHub): each delivery's X-Hub-Signature-256 must be
+        its HMAC, else it is refused. Defaults to the JLN_GITHUB_WEBHOOK_SECRET environment
+        variable; empty turns the GitHub webhook off (403).""",
+    ).tag(config=True)
     retention_days = Float(
         30.0, help="""Days notifications are kept: older entries are trimmed from the streams
         (XTRIM MINID) and their read state dropped with them.""").tag(config=True)
@@ -107,6 +113,10 @@ class JLN(ExtensionApp):
     @default("publisher_secret")
     def _default_publisher_secret(self) -> str:
         return os.environ.get("JLN_SECRET", "")
+
+    @default("github_webhook_secret")
+    def _default_github_webhook_secret(self) -> str:
+        return os.environ.get("JLN_GITHUB_WEBHOOK_SECRET", "")
 
     @validate("redis_url")
     def _check_redis_url(self, proposal: dict[str, Any]) -> str:
@@ -152,7 +162,8 @@ class JLN(ExtensionApp):
         return store
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(routes(self.service))
+        self.handlers.extend(routes(self.service,
+                                    github_webhook_secret=self.github_webhook_secret))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.service.start()

@@ -11,6 +11,7 @@ from tornado import web
 from ..service import NotifyService
 from .base import BaseHandler
 from .compat import CompatIngestHandler, CompatListHandler
+from .hooks import AlertmanagerHook, GitHubHook
 from .notifications import (
     CountHandler,
     ItemHandler,
@@ -30,7 +31,8 @@ class StatusHandler(BaseHandler):
         self.finish(await self.service.status())
 
 
-def routes(service: NotifyService) -> list[tuple[str, type, dict[str, Any]]]:
+def routes(service: NotifyService, *, github_webhook_secret: str = ""
+           ) -> list[tuple[str, type, dict[str, Any]]]:
     """The route table; jupyter_server puts its ``base_url`` in front. Ids travel URL-encoded
     (``jln%3Auser%3Aada%2F1700000000000-0``) and tornado decodes them for the handler."""
     deps = {"service": service}
@@ -46,6 +48,8 @@ def routes(service: NotifyService) -> list[tuple[str, type, dict[str, Any]]]:
         (one, ItemHandler, deps),
         (f"{api}/topics", TopicsHandler, deps),
         (f"{api}/status", StatusHandler, deps),
+        (f"{api}/hooks/alertmanager", AlertmanagerHook, deps),
+        (f"{api}/hooks/github", GitHubHook, {**deps, "github_secret": github_webhook_secret}),
         (f"{compat}/ingest", CompatIngestHandler, deps),
         (f"{compat}/notifications", CompatListHandler, deps),
     ]
