@@ -15,7 +15,7 @@ from tornado import web
 from jln_broker.model import validate
 
 from ..service import NotifyService
-from ..webhooks import Audience, Outgoing, alertmanager, github, names
+from ..webhooks import Audience, Outgoing, alertmanager, github
 from .base import BaseHandler, Failure, http_errors
 
 AUDIENCE = frozenset({"users", "groups"})
@@ -25,14 +25,15 @@ class HookHandler(BaseHandler):
     """What the webhook endpoints share: the audience from the query, publishing a batch."""
 
     def audience(self) -> Audience:
-        """``?users=ada,bob&groups=ml`` (each may repeat). The query alone: tornado would take
-        a body sent as a form for arguments too."""
+        """``?users=ada&users=bob&groups=ml``: one name a value, as given (the model refuses
+        an empty one or one with spaces). The query alone: tornado would take a body sent as
+        a form for arguments too."""
         unknown = sorted(set(self.request.query_arguments) - AUDIENCE - {"token"})
         if unknown:
             raise Failure(400, f"{unknown[0]}: unknown argument (known: groups, users)",
                           unknown[0])
-        return Audience(names(self.get_query_arguments("users")),
-                        names(self.get_query_arguments("groups")))
+        return Audience(*(tuple(dict.fromkeys(self.get_query_arguments(name, strip=False)))
+                          for name in ("users", "groups")))
 
     async def publish_all(self, outgoing: Sequence[Outgoing], *, requester: str,
                           current_user: Any, secret: str | None) -> None:

@@ -65,8 +65,7 @@ def _one(raw: Any, where: str, audience: Audience) -> Outgoing:
         raise ValidationError(f"{where}fingerprint", "must not be empty")
     labels = _strings(raw, "labels", where)
     annotations = _strings(raw, "annotations", where)
-    starts = raw.get("startsAt")
-    starts_at = starts if isinstance(starts, str) else ""
+    starts_at = _optional_text(raw, "startsAt", where)
     name = labels.get("alertname") or "Alert"
     notification: dict[str, Any] = {
         "type": _type(status, labels.get("severity", "")),
@@ -79,7 +78,7 @@ def _one(raw: Any, where: str, audience: Audience) -> Outgoing:
         "data": {"fingerprint": fingerprint[:SHORT], "status": status,
                  "startsAt": starts_at[:64]},
     }
-    if link := http_url(raw.get("generatorURL")):
+    if link := http_url(_optional_text(raw, "generatorURL", where)):
         notification["actions"] = [{"label": "Open in Prometheus", "link": link}]
     chosen = audience if audience.users or audience.groups else Audience(
         names(labels.get(USERS_LABEL)), names(labels.get(GROUPS_LABEL)))
@@ -94,6 +93,13 @@ def _strings(raw: Mapping[str, Any], name: str, where: str) -> dict[str, str]:
     if not isinstance(value, Mapping) or not all(isinstance(v, str) for v in value.values()):
         raise ValidationError(f"{where}{name}", "must be an object of text values")
     return dict(value)
+
+
+def _optional_text(raw: Mapping[str, Any], name: str, where: str) -> str:
+    value = raw.get(name, "")
+    if not isinstance(value, str):
+        raise ValidationError(f"{where}{name}", "must be text")
+    return value
 
 
 def _type(status: str, severity: str) -> str:
