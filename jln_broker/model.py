@@ -26,7 +26,11 @@ AutoClose = int | Literal[False]
 
 # The same rule as HttpUrl in jln_server/openapi.yaml. An ASCII authority without brackets is
 # what every browser and urlsplit accept alike (no unbalanced "[", no NFKC look-alikes of "/").
-_HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+([/?#]\S*)?")
+_URL_TAIL = r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+"""A character after the host: no space or control character, spelled out rather than ``\\S``,
+which Python and JavaScript (the OpenAPI pattern) read differently (U+0085, U+001C-U+001F)."""
+_HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+([/?#]"
+                       + _URL_TAIL + "*)?")
 _COMMAND_ID = re.compile(r"[A-Za-z0-9_.:/-]+")  # with fullmatch: "$" would allow a final "\n"
 # Audience names become part of a Redis key: no whitespace, no control characters.
 _NAME = re.compile(

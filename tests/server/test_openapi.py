@@ -203,6 +203,12 @@ FOUND: list[tuple[str, dict[str, Any], int, str | None]] = [
     # (operation, request, expected status, field at fault): answers that were once wrong.
     # minType was read letter by letter, so every valid one was refused.
     ("GET /jln/api/notifications", {"query": {"minType": "warning"}}, 200, None),
+    # A link's tail was "\\S*" in both rules, which Python and JavaScript read differently:
+    # U+0085 was valid to the description and refused by the server.
+    ("POST /jln/api/notifications", {"body": {"message": "m", "link": "https://a.b/\x85"}},
+     400, "link"),
+    ("POST /jln/api/notifications", {"body": {"message": "m", "link": "https://a.b/\u00e9"}},
+     201, None),
     # An empty since is no since: the inbox, which takes its own arguments.
     ("GET /jln/api/notifications", {"query": {"since": "", "order": "oldest"}}, 200, None),
     ("POST /jln/api/notifications/state", {"body": {"ids": ["no-stream"], "read": True}}, 400,
