@@ -17,12 +17,14 @@ from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 
 from jln_broker.connection import async_client, kind, redact
 from jln_broker.embedded import EmbeddedStore
-from jln_broker.history import History
+from jln_broker.errors import ValidationError
+from jln_broker.history import History, parse_filters
 from jln_broker.model import Limits
 from jln_broker.protocol import StreamNames
 from jln_broker.publisher import AsyncPublisher
 from jln_broker.reader import Decoder
 
+from .escalation import Escalator, Presence, Rules, apprise_sender
 from .fanout import Fanout
 from .handlers import routes
 from .identity import PublishPolicy, find_owner
@@ -79,6 +81,25 @@ class JLN(ExtensionApp):
         its HMAC, else it is refused. Defaults to the JLN_GITHUB_WEBHOOK_SECRET environment
         variable; empty turns the GitHub webhook off (403).""",
     ).tag(config=True)
+    escalation_urls = List(
+        Unicode(), help="""Apprise URLs (one a channel: mailto://, slack://, matrix://,
+        ntfy://, json://, ...; see Apprise's documentation) to send on a notification that
+        stays unread while no JupyterLab tab of the user is visible. Empty (the default) turns
+        escalation off: each user opts in by setting it in their own Jupyter config
+        (~/.jupyter/jupyter_server_config.py), an admin may give a default in the system-wide
+        one. Defaults to the JLN_ESCALATION_URLS environment variable (URLs separated by
+        spaces). Needs the apprise package (pip install jln[escalation]).""",
+    ).tag(config=True)
+    escalation_min_type = Unicode(
+        "error", help="""The least type escalated: error, or warning for warnings and
+        errors (the order of the inbox's minType filter).""").tag(config=True)
+    escalation_delay = Float(
+        600.0, help="""Seconds a notification must stay unread with no tab of the user visible
+        before it is escalated (once).""").tag(config=True)
+    escalation_link_base = Unicode(
+        help="""URL of this server as the user reaches it, for the link back to the inbox item
+        (<base>lab?jln-notification=<id>). Default: the server's public_url, else its
+        connection URL.""").tag(config=True)
     retention_days = Float(
         30.0, help="""Days notifications are kept: older entries are trimmed from the streams
         (XTRIM MINID) and their read state dropped with them.""").tag(config=True)
@@ -118,6 +139,18 @@ class JLN(ExtensionApp):
     def _default_github_webhook_secret(self) -> str:
         return os.environ.get("JLN_GITHUB_WEBHOOK_SECRET", "")
 
+    @default("escalation_urls")
+    def _default_escalation_urls(self) -> list[str]:
+        return os.environ.get("JLN_ESCALATION_URLS", "").split()
+
+    @validate("escalation_min_type")
+    def _check_escalation_min_type(self, proposal: dict[str, Any]) -> str:
+        try:
+            parse_filters({"minType": [proposal["value"]]})
+        except ValidationError as err:
+            raise TraitError(f"JLN.escalation_min_type {err.problem}") from None
+        return str(proposal["value"])
+
     @validate("redis_url")
     def _check_redis_url(self, proposal: dict[str, Any]) -> str:
         url: str = proposal["value"]
@@ -149,8 +182,26 @@ class JLN(ExtensionApp):
             poll_interval=self.poll_interval,
             retention=Retention(self.retention_days, self.max_stream_length,
                                 self.retention_sweep_interval))
+        self.presence = Presence()
+        self.escalator: Escalator | None = None
         self.log.info("JLN: notifications for %s from %s (%s)", owner.name,
                       redact(self.redis_url), ", ".join(fanout.streams))
+
+    def _escalator(self, serverapp: Any) -> Escalator | None:
+        """The escalation task when the user opted in (and Apprise is there)."""
+        if not self.escalation_urls:
+            return None
+        try:
+            send = apprise_sender(self.escalation_urls)
+        except ImportError:
+            self.log.warning("JLN: escalation_urls is set but apprise is not installed "
+                             "(pip install jln[escalation]): nothing will be escalated")
+            return None
+        base = str(self.escalation_link_base or serverapp.public_url or
+                   serverapp.connection_url)
+        rules = Rules(tuple(self.escalation_urls), self.escalation_min_type,
+                      self.escalation_delay, base if base.endswith("/") else base + "/")
+        return Escalator(self.service, self.presence, rules, send)
 
     def _load_embedded(self) -> EmbeddedStore | None:
         """The memory:// broker's file, loaded; None with a Redis URL."""
@@ -163,14 +214,20 @@ class JLN(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(routes(self.service,
-                                    github_webhook_secret=self.github_webhook_secret))
+                                    github_webhook_secret=self.github_webhook_secret,
+                                    presence=self.presence))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.service.start()
         if self.embedded:
             self.embedded.start()
+        self.escalator = self._escalator(serverapp)
+        if self.escalator:
+            self.escalator.start()
 
     async def stop_extension(self) -> None:
+        if self.escalator:
+            await self.escalator.stop()
         await self.service.stop()
         if self.embedded:  # after the fan-out: nothing writes any more
             await self.embedded.stop()

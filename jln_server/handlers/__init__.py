@@ -8,6 +8,7 @@ from typing import Any
 from jupyter_server.auth.decorator import authorized
 from tornado import web
 
+from ..escalation import Presence
 from ..service import NotifyService
 from .base import BaseHandler
 from .compat import CompatIngestHandler, CompatListHandler
@@ -20,6 +21,7 @@ from .notifications import (
     StateHandler,
     TopicsHandler,
 )
+from .presence import PresenceHandler
 from .socket import CLOSE_TOO_SLOW, NotificationSocket
 
 
@@ -31,8 +33,8 @@ class StatusHandler(BaseHandler):
         self.finish(await self.service.status())
 
 
-def routes(service: NotifyService, *, github_webhook_secret: str = ""
-           ) -> list[tuple[str, type, dict[str, Any]]]:
+def routes(service: NotifyService, *, github_webhook_secret: str = "",
+           presence: Presence | None = None) -> list[tuple[str, type, dict[str, Any]]]:
     """The route table; jupyter_server puts its ``base_url`` in front. Ids travel URL-encoded
     (``jln%3Auser%3Aada%2F1700000000000-0``) and tornado decodes them for the handler."""
     deps = {"service": service}
@@ -48,6 +50,7 @@ def routes(service: NotifyService, *, github_webhook_secret: str = ""
         (one, ItemHandler, deps),
         (f"{api}/topics", TopicsHandler, deps),
         (f"{api}/status", StatusHandler, deps),
+        (f"{api}/presence", PresenceHandler, {**deps, "presence": presence or Presence()}),
         (f"{api}/hooks/alertmanager", AlertmanagerHook, deps),
         (f"{api}/hooks/github", GitHubHook, {**deps, "github_secret": github_webhook_secret}),
         (f"{compat}/ingest", CompatIngestHandler, deps),
