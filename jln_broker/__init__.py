@@ -1,7 +1,10 @@
 """jln_broker: publish notifications to Redis Streams and read them back.
 
 Nothing here imports Jupyter: a CI job or a training script needs only this package.
+``%load_ext jln_broker`` in IPython adds the ``%notify`` and ``%%notify`` magics.
 """
+
+from typing import Any
 
 from .errors import (
     BrokerRefused,
@@ -12,7 +15,8 @@ from .errors import (
     TooLarge,
     ValidationError,
 )
-from .model import Action, Limits, Notification, validate
+from .model import Action, Limits, Notification, Source, validate
+from .notify import notify
 from .protocol import Cursor, Delivered, StreamNames
 from .publisher import AsyncPublisher, Publisher
 from .reader import Batch, Page, StreamReader, read_range
@@ -23,6 +27,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Action", "AsyncPublisher", "Batch", "BrokerRefused", "BrokerUnavailable", "Cursor",
     "Delivered", "JLNError", "Limits", "NotFound", "Notification", "Page", "PublishRejected",
-    "Publisher", "Receipts", "StreamNames", "StreamReader", "TooLarge", "ValidationError",
-    "read_range", "read_receipts", "validate",
+    "Publisher", "Receipts", "Source", "StreamNames", "StreamReader", "TooLarge",
+    "ValidationError", "load_ipython_extension", "notify", "read_range", "read_receipts",
+    "validate",
 ]
+
+
+def load_ipython_extension(shell: Any) -> None:
+    """``%load_ext jln_broker``: the ``%notify`` and ``%%notify`` magics."""
+    from .magics import load_ipython_extension as load  # IPython only when asked for
+
+    load(shell)

@@ -2,7 +2,9 @@
 
 Both take a broker URL: a Redis URL (``redis://``, ``rediss://``, ``unix://``) to talk to Redis
 itself, or a Jupyter server's URL (``http(s)://``) to go through its JLN endpoints. Without
-``--url`` they use ``$JLN_URL``, else the Jupyter server running on this machine.
+``--url``, ``send`` uses the Jupyter server whose terminal or kernel started it
+(``$JLN_SERVER_URL`` and its owner token, set by jln_server), and both use ``$JLN_URL``, else the
+Jupyter server running on this machine.
 
 ``send`` keeps the flags of the REST-polling extension JLN replaces (``-m``, ``-t``,
 ``--auto-close``, ``--no-auto-close``, ``--action``, ``--cmd``, ``--command-args``, ``--data``,
@@ -75,7 +77,7 @@ def send(args: argparse.Namespace) -> int:
     """Validate first (no need to find a broker for a bad notification), then publish."""
     notification = validate(_wire_fields(args))
     wait = _duration("--wait-read", args.wait_read)
-    url, token = _broker(args)
+    url, token = _broker(args, publishing=True)
     with Publisher(url, prefix=args.prefix, retry_for=args.retry_for, token=token,
                    secret=args.secret) as publisher:
         ids = publisher.publish_many([notification],
@@ -274,9 +276,10 @@ def _as_text(record: Record) -> str:
 
 # --- shared ---------------------------------------------------------------------------------
 
-def _broker(args: argparse.Namespace) -> tuple[str, str | None]:
-    """The URL to use and the token for it: ``--url``, ``$JLN_URL``, else the running server."""
-    return default_broker(args.url, args.token)
+def _broker(args: argparse.Namespace, *, publishing: bool = False) -> tuple[str, str | None]:
+    """The URL to use and the token for it: ``--url``; to publish, the Jupyter server of this
+    terminal (``$JLN_SERVER_URL``); ``$JLN_URL``, else the running server."""
+    return default_broker(args.url, args.token, publishing=publishing)
 
 
 def _parser() -> argparse.ArgumentParser:

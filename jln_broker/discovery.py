@@ -1,6 +1,9 @@
 """Finding the Jupyter server to publish through, so that ``jln send "done"`` works in a
 notebook's terminal with no URL and no token.
 
+First the server this process descends from: jln_server puts its URL and an owner token (one
+that may only notify the server's user) into the environment its kernels and terminals inherit,
+and so do the jobs they start. Then ``$JLN_URL``, then a server found on this machine:
 jupyter_server writes a ``jpserver-<pid>.json`` file for each running server into the Jupyter
 runtime directory, holding its URL and token. We read those files ourselves rather than asking
 jupyter_core, because this package must work where Jupyter is not installed.
@@ -20,12 +23,22 @@ from .http import STATUS_PATH, ServerAPI
 STATUS_TIMEOUT = 2.0
 """Seconds to wait for a server's status: a live local server answers at once."""
 URL_ENV = "JLN_URL"
+SERVER_URL_ENV = "JLN_SERVER_URL"
+"""The base URL of the Jupyter server whose kernel or terminal this is (set by jln_server)."""
+SERVER_TOKEN_ENV = "JLN_SERVER_TOKEN"
+"""Its owner token: publishes to the server's user only (set by jln_server, new each start)."""
+SERVER_ROOT_ENV = "JLN_SERVER_ROOT"
+"""Its root directory, which notebook paths are relative to (set by jln_server)."""
 
 
-def default_broker(url: str | None = None, token: str | None = None
-                   ) -> tuple[str, str | None]:
-    """The broker to use and the token for it: ``url`` if given, else ``$JLN_URL``, else the
-    Jupyter server running on this machine (never a private in-process store nobody reads)."""
+def default_broker(url: str | None = None, token: str | None = None, *,
+                   publishing: bool = False) -> tuple[str, str | None]:
+    """The broker to use and the token for it: ``url`` if given; to publish, then the server
+    this process descends from (``$JLN_SERVER_URL`` with ``$JLN_SERVER_TOKEN``); else
+    ``$JLN_URL``, else the Jupyter server running on this machine (never a private in-process
+    store nobody reads). The owner token only publishes: reading uses the others."""
+    if not url and publishing and os.environ.get(SERVER_URL_ENV):
+        return os.environ[SERVER_URL_ENV], token or os.environ.get(SERVER_TOKEN_ENV) or None
     url = url or os.environ.get(URL_ENV)
     if url:
         return url, token

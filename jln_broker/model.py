@@ -32,6 +32,9 @@ which Python and JavaScript (the OpenAPI pattern) read differently (U+0085, U+00
 _HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+([/?#]"
                        + _URL_TAIL + "*)?")
 _COMMAND_ID = re.compile(r"[A-Za-z0-9_.:/-]+")  # with fullmatch: "$" would allow a final "\n"
+_CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # nbformat 4.5's rule for a cell id
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+SOURCE_KINDS = ("notebook", "terminal")
 # Audience names become part of a Redis key: no whitespace, no control characters.
 _NAME = re.compile(
     r"[^\x00-\x20\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]+")
@@ -50,6 +53,7 @@ class Limits:
     max_data_bytes: int = 8_192
     max_audience: int = 100
     max_auto_close_ms: int = 86_400_000
+    max_path_chars: int = 1_024
 
 
 DEFAULT_LIMITS = Limits()
@@ -77,6 +81,25 @@ class Action:
 
 
 @dataclass(frozen=True)
+class Source:
+    """The return address: where a notification was sent from, for an "Open notebook" or
+    "Open terminal" action. A notebook by its path relative to the server root (and the cell
+    by its nbformat id), or a terminal by its name."""
+
+    kind: str
+    path: str | None = None
+    cell_id: str | None = None
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for name, value in (("path", self.path), ("cellId", self.cell_id), ("name", self.name)):
+            if value is not None:
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
 class Notification:
     """What a publisher sends. The audience (``users``, ``groups``) picks the streams; it is not
     stored in the entry, so one recipient never learns who else got it."""
@@ -96,6 +119,7 @@ class Notification:
     pinned: bool = False  # a banner until it expires or a later one with its key withdraws it
     require_ack: bool = False  # pinned until its reader acknowledges it (marks it read by id)
     data: dict[str, Any] = field(default_factory=dict)
+    source: Source | None = None
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
 
@@ -145,6 +169,8 @@ class Notification:
             out["actions"] = [a.to_dict() for a in self.actions]
         if self.data:
             out["data"] = self.data
+        if self.source:
+            out["source"] = self.source.to_dict()
         if audience:
             out.update(users=list(self.users), groups=list(self.groups))
         return out
@@ -178,6 +204,7 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
         pinned=check.flag("pinned", raw.get("pinned")),
         require_ack=require_ack,
         data=check.data("data", raw.get("data")),
+        source=check.source(raw.get("source")),
         users=check.names("users", raw.get("users")),
         groups=check.names("groups", raw.get("groups")),
     )
@@ -185,8 +212,9 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
 
 _FIELDS = frozenset({"message", "type", "autoClose", "title", "origin", "topic", "link",
                      "actions", "key", "expiresAt", "notBefore", "excludeUsers", "pinned",
-                     "requireAck", "data", "users", "groups"})
+                     "requireAck", "data", "source", "users", "groups"})
 _ACTION_FIELDS = frozenset({"label", "caption", "displayType", "link", "commandId", "args"})
+_SOURCE_FIELDS = {"notebook": ("kind", "path", "cellId"), "terminal": ("kind", "name")}
 
 
 @dataclass(frozen=True)
@@ -311,6 +339,35 @@ class _Checker:
                                      DISPLAY_TYPES),
             link=link, command_id=command_id, args=args,
         )
+
+
+    def source(self, raw: Any) -> Source | None:
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            raise ValidationError("source", f"must be an object, not {_kind(raw)}")
+        kind = self.choice("source.kind", raw.get("kind"), SOURCE_KINDS)
+        known = _SOURCE_FIELDS[kind]
+        if unknown := sorted(set(raw) - set(known), key=str):
+            raise ValidationError(f"source.{unknown[0]}", f"unknown field for a {kind} (known: "
+                                                          f"{', '.join(known)})")
+        if kind == "terminal":
+            name = self.required("source.name", raw.get("name"), self.limits.max_short_chars)
+            if not _NAME.fullmatch(name):
+                raise ValidationError("source.name", "must not contain spaces or control "
+                                                     "characters")
+            return Source(kind, name=name)
+        path = self.required("source.path", raw.get("path"), self.limits.max_path_chars)
+        if not _PRINTABLE.fullmatch(path):
+            raise ValidationError("source.path", "must not contain control characters")
+        if path.startswith(("/", "\\")) or ".." in re.split(r"[/\\]", path):
+            raise ValidationError("source.path", "must be relative to the server root, without "
+                                                 f"'..', not {path[:80]!r}")
+        cell_id = self.text("source.cellId", raw.get("cellId"), self.limits.max_short_chars)
+        if cell_id is not None and not _CELL_ID.fullmatch(cell_id):
+            raise ValidationError("source.cellId", "must be a cell id: 1 to 64 letters, digits, "
+                                                   f"'-' or '_', not {cell_id[:80]!r}")
+        return Source(kind, path=path, cell_id=cell_id)
 
 
 def parse_time(name: str, value: Any) -> int:

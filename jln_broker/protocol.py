@@ -24,7 +24,7 @@ PAYLOAD_FIELD = "p"
 MAX_SEQ = 2**64 - 1
 _ENTRY_ID = re.compile(r"[0-9]{1,20}-[0-9]{1,20}")  # with fullmatch: what Redis accepts
 _DIGITS = re.compile(r"[0-9]{1,20}")
-_JSON_FIELDS = ("actions", "data", "users", "groups", "excludeUsers")
+_JSON_FIELDS = ("actions", "data", "source", "users", "groups", "excludeUsers")
 _FLAGS = {"1": True, "true": True, "0": False, "false": False}
 """How ``pinned`` and ``requireAck`` are written in the flat form (any case)."""
 
@@ -114,8 +114,8 @@ def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
 
     ``autoClose`` is digits (or ``false``); ``expiresAt`` and ``notBefore`` digits or ISO 8601;
     ``pinned`` and ``requireAck`` ``1``/``true`` or ``0``/``false``; ``actions``, ``data``,
-    ``users``, ``groups`` and ``excludeUsers`` are JSON text; fields the model does not know
-    are kept in ``data``.
+    ``source``, ``users``, ``groups`` and ``excludeUsers`` are JSON text; fields the model does
+    not know are kept in ``data``.
     """
     out: dict[str, Any] = {}
     extra: dict[str, str] = {}

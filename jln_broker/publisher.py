@@ -149,7 +149,7 @@ class _Options:
         if url is None:
             from .discovery import default_broker  # reads Jupyter's runtime files
 
-            url, token = default_broker(None, token)
+            url, token = default_broker(None, token, publishing=True)
         self.url = url
         self.kind = kind(url)
         self.names = StreamNames(prefix)
@@ -178,7 +178,8 @@ class Publisher(_Options):
     >>> with Publisher("redis://localhost:6379/0") as pub:
     ...     pub.publish("Training done", type="success", users=["ada"])
 
-    Without a URL: ``$JLN_URL``, else the Jupyter server running on this machine.
+    Without a URL: the Jupyter server this kernel or terminal belongs to (``$JLN_SERVER_URL``),
+    else ``$JLN_URL``, else the Jupyter server running on this machine.
     """
 
     def __init__(self, url: str | None = None, **options: Any) -> None:
@@ -244,7 +245,8 @@ class AsyncPublisher(_Options):
     >>> async with AsyncPublisher("redis://localhost:6379/0") as pub:
     ...     await pub.publish("Job 42 started", type="in-progress", key="job-42")
 
-    Without a URL: ``$JLN_URL``, else the Jupyter server running on this machine.
+    Without a URL: the Jupyter server this kernel or terminal belongs to (``$JLN_SERVER_URL``),
+    else ``$JLN_URL``, else the Jupyter server running on this machine.
     """
 
     def __init__(self, url: str | None = None, **options: Any) -> None:

@@ -16,6 +16,7 @@ from jupyter_server.extension.application import ExtensionApp
 from traitlets import Float, Int, List, TraitError, Unicode, default, validate
 
 from jln_broker.connection import async_client, kind, redact
+from jln_broker.discovery import SERVER_ROOT_ENV, SERVER_TOKEN_ENV, SERVER_URL_ENV
 from jln_broker.embedded import EmbeddedStore
 from jln_broker.errors import ValidationError
 from jln_broker.history import History, parse_filters
@@ -27,7 +28,7 @@ from jln_broker.reader import Decoder
 from .escalation import Escalator, Presence, Rules, apprise_sender
 from .fanout import Fanout
 from .handlers import routes
-from .identity import PublishPolicy, find_owner
+from .identity import PublishPolicy, find_owner, new_owner_token
 from .ratelimit import RateLimiter
 from .service import NotifyService, Retention
 
@@ -177,7 +178,7 @@ class JLN(ExtensionApp):
                                    maxlen=self.max_stream_length, limits=limits, retry_for=2.0)
         self.service = NotifyService(
             owner=owner, names=names, limits=limits, fanout=fanout, publisher=publisher,
-            policy=PublishPolicy(owner, self.publisher_secret),
+            policy=PublishPolicy(owner, self.publisher_secret, new_owner_token()),
             limiter=RateLimiter(self.ingest_rate_limit, self.ingest_burst),
             poll_interval=self.poll_interval,
             retention=Retention(self.retention_days, self.max_stream_length,
@@ -219,15 +220,34 @@ class JLN(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.service.start()
+        self._export_environment(serverapp)
         if self.embedded:
             self.embedded.start()
         self.escalator = self._escalator(serverapp)
         if self.escalator:
             self.escalator.start()
 
+    def _export_environment(self, serverapp: Any) -> None:
+        """Give the kernels and terminals this server starts (and the jobs they start) what
+        publishing needs: they inherit its environment. The token notifies the owner only."""
+        url = str(serverapp.connection_url)
+        try:
+            reachable = kind(url) == "http"
+        except ValueError:  # a unix socket (http+unix://): our publishers speak TCP only
+            reachable = False
+        if not reachable:
+            self.log.info("JLN: kernels will not publish through %s (not http or https)",
+                          redact(url))
+            return
+        os.environ.update({SERVER_URL_ENV: url, SERVER_ROOT_ENV: str(serverapp.root_dir),
+                           SERVER_TOKEN_ENV: self.service.policy.owner_token})
+
     async def stop_extension(self) -> None:
         if self.escalator:
             await self.escalator.stop()
+        if os.environ.get(SERVER_TOKEN_ENV) == self.service.policy.owner_token:
+            for name in (SERVER_URL_ENV, SERVER_ROOT_ENV, SERVER_TOKEN_ENV):
+                os.environ.pop(name, None)
         await self.service.stop()
         if self.embedded:  # after the fan-out: nothing writes any more
             await self.embedded.stop()

@@ -3,6 +3,9 @@
 A Jupyter server belongs to one person: standalone, the OS account running it (jupyter_server's
 own identity is a random name made afresh at each start, useless as a Redis key); under
 JupyterHub, the hub user. Its audience is broadcast, that user, and that user's groups.
+
+Its kernels and terminals publish with the owner token: a random token made at each start and
+put in their environment, which notifies the owner and nobody else.
 """
 
 from __future__ import annotations
@@ -10,11 +13,18 @@ from __future__ import annotations
 import getpass
 import hmac
 import os
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from jupyter_server.auth import User
+
+from jln_broker.discovery import SERVER_TOKEN_ENV
+from jln_broker.model import Notification
 from jln_broker.protocol import StreamNames
+
+OWNER_TOKEN_PREFIX = "jln-owner-"
 
 
 class Forbidden(Exception):
@@ -47,13 +57,45 @@ def hub_user(current_user: Any) -> Mapping[str, Any]:
     return model if isinstance(model, Mapping) else {}
 
 
+def new_owner_token() -> str:
+    """A fresh owner token: unguessable, and recognisable without comparing it to anything."""
+    return OWNER_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+@dataclass
+class OwnerTokenHolder(User):
+    """Whoever presents the owner token: a kernel or terminal of this server, or a job they
+    started. It may notify the owner, nothing else."""
+
+
 @dataclass(frozen=True)
 class PublishPolicy:
     """Anyone authenticated may notify the owner. Broadcast and other audiences need a standalone
-    server (its one user is everyone it serves), the publisher secret, or a hub admin."""
+    server (its one user is everyone it serves), the publisher secret, or a hub admin. The owner
+    token notifies the owner alone (with no audience named, the owner is meant)."""
 
     owner: Owner
     secret: str = ""
+    owner_token: str = ""
+
+    def token_holder(self, authorization: str | None) -> OwnerTokenHolder | None:
+        """The holder of the owner token, if ``authorization`` (an ``Authorization`` header,
+        ``token <t>`` or ``bearer <t>``) carries it."""
+        scheme, _, given = (authorization or "").strip().partition(" ")
+        given = given.strip()
+        if (scheme.lower() not in ("token", "bearer") or not self.owner_token
+                or not given.startswith(OWNER_TOKEN_PREFIX)):
+            return None
+        if not hmac.compare_digest(self.owner_token.encode(), given.encode()):
+            return None
+        return OwnerTokenHolder(username=f"jln-owner-token:{self.owner.name}",
+                                name=f"{self.owner.name}'s kernels and terminals")
+
+    def addressed(self, notification: Notification, current_user: Any) -> Notification:
+        """With the owner token, a notification naming no audience is for the owner."""
+        if isinstance(current_user, OwnerTokenHolder) and notification.is_broadcast:
+            return replace(notification, users=(self.owner.name,))
+        return notification
 
     def check(self, users: Sequence[str], groups: Sequence[str], current_user: Any,
               secret: str | None) -> None:
@@ -61,6 +103,10 @@ class PublishPolicy:
         either: everyone)?"""
         if tuple(users) == (self.owner.name,) and not groups:
             return
+        if isinstance(current_user, OwnerTokenHolder) and not self.secret_ok(secret):
+            raise Forbidden(f"the owner token (${SERVER_TOKEN_ENV}) may only notify "
+                            f"{self.owner.name}; other users, groups and broadcast need the "
+                            "publisher secret or a Jupyter token")
         if not self.owner.under_hub:
             return
         if self.secret_ok(secret):

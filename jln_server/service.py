@@ -95,7 +95,7 @@ class NotifyService:
                       secret: str | None, idempotency_key: str | None = None) -> list[str]:
         """Validate, authorize, rate-limit and write one notification; return its ids."""
         try:
-            notification = validate(raw, self.limits)
+            notification = self.policy.addressed(validate(raw, self.limits), current_user)
             notification.packed  # noqa: B018 (unstorable is a 400, before the rate limit counts)
             self.policy.check(notification.users, notification.groups, current_user, secret)
             self.limiter.take(requester)

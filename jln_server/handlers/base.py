@@ -24,7 +24,7 @@ from jln_broker.errors import (
 from jln_broker.http import IDEMPOTENCY_HEADER
 
 from .. import wire
-from ..identity import Forbidden, hub_user
+from ..identity import Forbidden, OwnerTokenHolder, PublishPolicy, hub_user
 from ..ratelimit import RateLimited
 from ..service import NotifyService
 
@@ -66,13 +66,69 @@ def http_errors() -> Iterator[None]:
         raise Failure(status, str(err), getattr(err, "field", None)) from err
 
 
+class _OwnerTokenIdentity:
+    """The server's identity provider, which also knows the owner token (for the methods a
+    handler accepts it on); everything else is the server's own."""
+
+    def __init__(self, server: Any, policy: PublishPolicy, methods: frozenset[str]) -> None:
+        self._server = server
+        self._policy = policy
+        self._methods = methods
+
+    def holder(self, handler: web.RequestHandler) -> OwnerTokenHolder | None:
+        if handler.request.method not in self._methods:
+            return None
+        return self._policy.token_holder(handler.request.headers.get("Authorization"))
+
+    def get_user(self, handler: web.RequestHandler) -> Any:
+        return self.holder(handler) or self._server.get_user(handler)
+
+    def is_token_authenticated(self, handler: web.RequestHandler) -> bool:
+        """A header token, not a cookie: no XSRF check needed."""
+        return self.holder(handler) is not None or bool(
+            self._server.is_token_authenticated(handler))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
+class _OwnerTokenAuthorizer:
+    """The server's authorizer; the owner token's holder is authorized by the policy alone."""
+
+    def __init__(self, server: Any) -> None:
+        self._server = server
+
+    def is_authorized(self, handler: Any, user: Any, action: str, resource: str) -> Any:
+        if isinstance(user, OwnerTokenHolder):
+            return resource == AUTH_RESOURCE
+        return self._server.is_authorized(handler, user, action, resource)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._server, name)
+
+
 class BaseHandler(APIHandler):
     """JSON in, JSON out, errors as ``{"error", "field"}``."""
 
     auth_resource = AUTH_RESOURCE
 
+    owner_token_methods: frozenset[str] = frozenset()
+    """HTTP methods that accept the owner token (``$JLN_SERVER_TOKEN``) as a credential."""
+
     def initialize(self, service: NotifyService) -> None:
         self.service = service
+
+    @property
+    def identity_provider(self) -> Any:
+        server = super().identity_provider
+        if not self.owner_token_methods:
+            return server
+        return _OwnerTokenIdentity(server, self.service.policy, self.owner_token_methods)
+
+    @property
+    def authorizer(self) -> Any:
+        server = super().authorizer
+        return _OwnerTokenAuthorizer(server) if self.owner_token_methods else server
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         err = kwargs.get("exc_info", (None, None))[1]

@@ -48,6 +48,8 @@ class InboxHandler(BaseHandler):
 
 
 class NotificationsHandler(InboxHandler):
+    owner_token_methods = frozenset({"POST"})
+
     @web.authenticated
     @authorized
     async def post(self) -> None:
@@ -161,6 +163,8 @@ class TopicsHandler(InboxHandler):
 
 
 class ReceiptsHandler(BaseHandler):
+    owner_token_methods = frozenset({"GET"})  # `jln send --wait-read` from a terminal
+
     @web.authenticated
     @authorized
     async def get(self, notification_id: str) -> None:
