@@ -17,6 +17,7 @@ from .errors import (
 )
 from .model import Action, Limits, Notification, Source, validate
 from .notify import notify
+from .progress import Progress, progress
 from .protocol import Cursor, Delivered, StreamNames
 from .publisher import AsyncPublisher, Publisher
 from .reader import Batch, Page, StreamReader, read_range
@@ -26,10 +27,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Action", "AsyncPublisher", "Batch", "BrokerRefused", "BrokerUnavailable", "Cursor",
-    "Delivered", "JLNError", "Limits", "NotFound", "Notification", "Page", "PublishRejected",
-    "Publisher", "Receipts", "Source", "StreamNames", "StreamReader", "TooLarge",
-    "ValidationError", "load_ipython_extension", "notify", "read_range", "read_receipts",
-    "validate",
+    "Delivered", "JLNError", "Limits", "NotFound", "Notification", "Page", "Progress",
+    "PublishRejected", "Publisher", "Receipts", "Source", "StreamNames", "StreamReader",
+    "TooLarge", "ValidationError", "load_ipython_extension", "notify", "progress", "read_range",
+    "read_receipts", "validate",
 ]
 
 
