@@ -26,6 +26,7 @@ import { DesktopNotifier } from './desktop';
 import { MuteRules } from './mute';
 import { PinBanner } from './pins/banner';
 import { PinsModel } from './pins/model';
+import { PresenceReporter } from './presence';
 import { SourceOpener } from './source';
 import { ConnectionStatus } from './status';
 import { TabElection } from './tabs';
@@ -213,7 +214,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
     }
 
-    void app.restored.then(() => connection.start());
+    const presence = new PresenceReporter({ settings, tab: tabs.id });
+    void app.restored.then(() => {
+      connection.start();
+      presence.start();
+      const linked = linkedNotification(window.location.search);
+      if (linked !== null) {
+        openItem(linked); // The link of an escalation (email, chat...).
+      }
+    });
   }
 };
 
@@ -263,6 +272,15 @@ function addSettingCommands(
       await loaded.set('desktopNotifications', enable);
     }
   });
+}
+
+/**
+ * The notification a link to JupyterLab points at (`?jln-notification=<id>`,
+ * as the server's escalation messages write it), or `null`.
+ */
+function linkedNotification(search: string): string | null {
+  const id = new URLSearchParams(search).get('jln-notification');
+  return id ? id : null;
 }
 
 /**

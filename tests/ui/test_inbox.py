@@ -356,3 +356,57 @@ def test_desktop_notification_when_hidden_asked_on_a_click_and_opening_the_item(
     xadd(redis_server, message="Visible again", type="info")
     expect(toasts(page, "Visible again")).to_be_visible()
     assert page.evaluate("window.__os.raised.length") == 1
+
+
+def write_notebook(folder: Path, name: str, cells: int) -> list[str]:
+    """A notebook of ``cells`` markdown cells with ids ``cell-<n>``; the ids."""
+    ids = [f"cell-{n}" for n in range(cells)]
+    notebook = {
+        "nbformat": 4, "nbformat_minor": 5,
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                    "language": "python"}},
+        "cells": [{"cell_type": "markdown", "id": cell_id, "metadata": {},
+                   "source": f"## Section {n}\n\n" + "text\n\n" * 8}
+                  for n, cell_id in enumerate(ids)],
+    }
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(notebook))
+    return ids
+
+
+def test_open_notebook_action_opens_the_notebook_at_the_cell_that_sent_it(
+        lab_page: Page, jupyter_lab: JupyterProcess, redis_server: RedisCli,
+        screenshot: Callable[[], Path]) -> None:
+    ids = write_notebook(jupyter_lab.root_dir, "work/train.ipynb", 40)
+    source = json.dumps({"kind": "notebook", "path": "work/train.ipynb", "cellId": ids[31]})
+    xadd(redis_server, message="Training finished", type="success", source=source)
+    toast = toasts(lab_page, "Training finished")
+    toast.get_by_role("button", name="Open notebook").click()
+    tab = lab_page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab").filter(has_text="train.ipynb")
+    expect(tab).to_be_visible(timeout=READY_TIMEOUT_MS)
+    active = lab_page.locator(".jp-NotebookPanel:visible .jp-Cell.jp-mod-active")
+    expect(active).to_contain_text("Section 31")
+    expect(active).to_be_in_viewport()
+    screenshot()
+
+    panel = open_inbox(lab_page)  # the same action from the inbox
+    expect(items(panel).first.get_by_role("button", name="Open notebook")).to_have_attribute(
+        "title", "work/train.ipynb")
+
+
+def test_a_link_to_a_notification_opens_the_inbox_on_it(
+        lab_context: BrowserContext, jupyter_lab: JupyterProcess,
+        redis_server: RedisCli) -> None:
+    entry = xadd(redis_server, message="Disk full on the shared volume", type="error")
+    for n in range(40):  # enough newer ones to push it out of sight
+        xadd(redis_server, message=f"Later news {n}", type="info", autoClose="0")
+    page = lab_context.pages[0]
+    link = urllib.parse.quote(f"jln:broadcast/{entry}", safe="")
+    page.goto(f"{jupyter_lab.url}lab?token={jupyter_lab.token}&jln-notification={link}")
+    panel = page.locator("#jln-inbox")
+    expect(panel).to_be_visible(timeout=READY_TIMEOUT_MS)
+    item = items(panel).filter(has_text="Disk full on the shared volume")
+    expect(item).to_have_class(re.compile(r"(^|\s)jln-mod-expanded(\s|$)"))
+    expect(item).to_be_in_viewport()
+    expect(item).to_have_attribute("data-jln-read", "true")

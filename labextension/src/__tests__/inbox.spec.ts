@@ -149,6 +149,17 @@ describe('InboxModel', () => {
     expect(model.topics.topics[0].name).toBe('ci');
   });
 
+  it('finds an item by loading pages until it is listed, within a bound', async () => {
+    const server = new FakeInbox(history(100));
+    const model = new InboxModel({ client: server, pageSize: 10 });
+    const found = await model.find('jln:broadcast/42-0');
+    expect(found?.id).toBe('jln:broadcast/42-0');
+    expect(model.items).toHaveLength(60); // 100 - 42 = 58 newer or equal: six pages
+    expect(await model.find('jln:broadcast/0-0', 2)).toBeNull();
+    expect(model.items).toHaveLength(80);
+    expect(await model.find('jln:broadcast/missing')).toBeNull();
+  });
+
   it('asks the server with the filters and starts again from the top', async () => {
     const server = new FakeInbox(history(30));
     const model = new InboxModel({ client: server, pageSize: 10 });

@@ -134,10 +134,34 @@ export class InboxModel implements IDisposable {
    */
   async load(): Promise<void> {
     const generation = ++this._generation;
-    await Promise.all([
+    this._loaded = Promise.all([
       this._fetch(generation, null, false),
       this._loadTopics(generation)
-    ]);
+    ]).then(() => undefined);
+    await this._loaded;
+  }
+
+  /**
+   * An item by id, loading pages until it is listed (at most `maxPages`);
+   * `null` when the filters hide it or it is older than that.
+   */
+  async find(
+    id: string,
+    maxPages = InboxModel.FIND_PAGES
+  ): Promise<IDeliveredNotification | null> {
+    await (this._loaded ?? this.load());
+    let pages = 0;
+    while (!this._has(id)) {
+      if (this._inflight !== null) {
+        await this._inflight; // A reload may have started the list again.
+      } else if (this.hasMore && pages < maxPages) {
+        pages++;
+        await this.loadMore();
+      } else {
+        break;
+      }
+    }
+    return this._items.find(item => item.id === id) ?? null;
   }
 
   /**
@@ -253,6 +277,23 @@ export class InboxModel implements IDisposable {
     cursor: string | null,
     append: boolean,
     limit = this._pageSize
+  ): Promise<void> {
+    const fetching = this._fetchPage(generation, cursor, append, limit);
+    this._inflight = fetching;
+    try {
+      await fetching;
+    } finally {
+      if (this._inflight === fetching) {
+        this._inflight = null;
+      }
+    }
+  }
+
+  private async _fetchPage(
+    generation: number,
+    cursor: string | null,
+    append: boolean,
+    limit: number
   ): Promise<void> {
     this._loading++;
     this._emit();
@@ -421,6 +462,8 @@ export class InboxModel implements IDisposable {
   private _generation = 0;
   private _isMuted: (notification: IDeliveredNotification) => boolean;
   private _items: IDeliveredNotification[] = [];
+  private _inflight: Promise<void> | null = null;
+  private _loaded: Promise<void> | null = null;
   private _loading = 0;
   private _next: string | null = null;
   private _onUnread: (unread: number) => void;
@@ -437,6 +480,11 @@ export namespace InboxModel {
    * Items asked for per page.
    */
   export const PAGE_SIZE = 30;
+
+  /**
+   * How many pages `find` loads at the most.
+   */
+  export const FIND_PAGES = 10;
 
   /**
    * The largest page the server gives.

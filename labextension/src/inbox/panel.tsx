@@ -62,16 +62,26 @@ export class InboxPanel extends ReactWidget {
   }
 
   /**
-   * Show an item: clear the filters that hide it, expand it and scroll to it.
+   * Open an item from elsewhere (an OS notification, a link): show the whole
+   * inbox, then expand the item, scroll to it and read it once it is listed.
    */
   reveal(id: string): void {
-    this._expanded = id;
-    this.update();
-    requestAnimationFrame(() => {
-      this.node
-        .querySelector(`[data-jln-id="${CSS.escape(id)}"]`)
-        ?.scrollIntoView({ block: 'nearest' });
-    });
+    const filters = this._model.filters;
+    const unfiltered = Object.entries(InboxModel.NO_FILTERS).every(
+      ([name, value]) => filters[name as keyof InboxModel.IFilters] === value
+    );
+    const shown = unfiltered
+      ? Promise.resolve()
+      : this._model.setFilters(InboxModel.NO_FILTERS);
+    void shown
+      .then(() => this._model.find(id))
+      .then(item => {
+        if (item !== null) {
+          this._expanded = id;
+          this._revealing = id;
+          this.update();
+        }
+      });
   }
 
   /**
@@ -97,6 +107,8 @@ export class InboxPanel extends ReactWidget {
             model={this._model}
             trans={this._trans}
             expanded={this._expanded}
+            revealing={this._revealing}
+            onRevealed={this._onRevealed}
             onToggle={this._onToggle}
             onMenu={this._onMenu}
             runAction={this._runAction}
@@ -149,6 +161,11 @@ export class InboxPanel extends ReactWidget {
     void this._model.open(item);
   };
 
+  private _onRevealed = (item: IDeliveredNotification): void => {
+    this._revealing = null;
+    void this._model.open(item);
+  };
+
   private _onMenu = (
     item: IDeliveredNotification,
     event: React.MouseEvent
@@ -179,6 +196,7 @@ export class InboxPanel extends ReactWidget {
   private _ageTimer: ReturnType<typeof setInterval> | null = null;
   private _commands: CommandRegistry;
   private _expanded: string | null = null;
+  private _revealing: string | null = null;
   private _loaded = false;
   private _model: InboxModel;
   private _runAction: (action: INotificationAction) => void;
@@ -245,6 +263,8 @@ namespace Private {
     model: InboxModel;
     trans: TranslationBundle;
     expanded: string | null;
+    revealing: string | null;
+    onRevealed: (item: IDeliveredNotification) => void;
     onToggle: (item: IDeliveredNotification) => void;
     onMenu: (item: IDeliveredNotification, event: React.MouseEvent) => void;
     runAction: (action: INotificationAction) => void;
@@ -433,6 +453,16 @@ function InboxItem(
       data-jln-read={String(item.read)}
       data-jln-saved={String(item.saved)}
       data-jln-muted={String(muted)}
+      ref={
+        props.revealing === item.id
+          ? node => {
+              if (node) {
+                node.scrollIntoView({ block: 'nearest' });
+                props.onRevealed(item);
+              }
+            }
+          : undefined
+      }
     >
       <Icon className="jln-InboxItem-icon" tag="span" />
       <div
