@@ -5,6 +5,10 @@ Each batch the reader yields goes into the owner's history first, which says wha
 queued, as the same string, on every subscription. A subscription's queue is bounded: a tab
 that does not keep up is told to go (``Subscription.overflowed``) and comes back later with its
 cursor, while the others never wait.
+
+A notification with a key that a later one with the same key and origin supersedes before it is
+sent is not sent (the browser would only replace it in place): within a batch, once for every
+tab; across batches, per tab, only while that tab is behind. The cursor still moves past it.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from jln_broker.history import History
 from jln_broker.protocol import Cursor, Delivered, entry_id_key
 from jln_broker.reader import Batch, StreamReader
 
-from .wire import Piece
+from .wire import KeyOf, Piece, key_of
 
 log = logging.getLogger("jln.fanout")
 
@@ -38,6 +42,10 @@ class Subscription:
     ``ahead`` holds the client's cursor while it is ahead of the reader on some stream (it came
     from a server further along): until the reader catches up, what it already saw is filtered
     out for it alone.
+
+    While pieces wait, the place of the latest one of each (origin, key) is kept, so a newer
+    piece marks what it supersedes without a pass over the queue; the marked items are left out
+    when the queue is taken.
     """
 
     def __init__(self, limit: int, ahead: Cursor | None = None) -> None:
@@ -46,6 +54,8 @@ class Subscription:
         self.overflowed = False
         self.closed = False
         self._queue: deque[Queued] = deque()
+        self._latest: dict[KeyOf, tuple[int, int]] = {}  # key -> (place in queue, item)
+        self._superseded: dict[int, set[int]] = {}  # place in queue -> items not to send
         self._wake = asyncio.Event()
         self._gone = asyncio.Event()
 
@@ -57,12 +67,33 @@ class Subscription:
     def put(self, queued: Queued) -> None:
         if self.overflowed or self.closed:
             return
+        if isinstance(queued, Piece):
+            self._supersede(queued)
         if len(self._queue) >= self.limit:
             self.overflowed = True
             self._gone.set()
         else:
+            if isinstance(queued, Piece):
+                place = len(self._queue)
+                for index, key in queued.keyed:
+                    self._latest[key] = (place, index)
             self._queue.append(queued)
         self._wake.set()
+
+    def _supersede(self, piece: Piece) -> None:
+        """Mark the queued items ``piece`` supersedes, then drop the pieces at the tail left
+        with nothing to send: ``piece``'s cursor is past theirs, so one key's flood of
+        updates holds a single place in the queue."""
+        for _, key in piece.keyed:
+            if (earlier := self._latest.get(key)) is not None:
+                self._superseded.setdefault(earlier[0], set()).add(earlier[1])
+        queue = self._queue
+        while queue and isinstance(tail := queue[-1], Piece):
+            place = len(queue) - 1
+            if tail.count > len(self._superseded.get(place, ())):
+                break
+            queue.pop()
+            self._superseded.pop(place, None)
 
     def close(self) -> None:
         self.closed = True
@@ -82,6 +113,12 @@ class Subscription:
             return []
         queued = list(self._queue)
         self._queue.clear()
+        for place, dropped in self._superseded.items():
+            piece = queued[place]
+            assert isinstance(piece, Piece)
+            queued[place] = piece.without(dropped)
+        self._superseded.clear()
+        self._latest.clear()
         return queued
 
     def _unseen(self, batch: Batch) -> Piece:
@@ -260,7 +297,16 @@ class Fanout:
         self._positions = positions
         if not due:  # only scheduled ones came: nothing to show yet
             return
-        batch = Batch(due, self.cursor or positions)
-        piece = Piece.of(due, batch.cursor)
+        batch = Batch(latest_of_each_key(due), self.cursor or positions)
+        piece = Piece.of(batch.items, batch.cursor)
         for sub in self.subscriptions:
             sub.offer(piece, batch)
+
+
+def latest_of_each_key(delivered: list[Delivered]) -> list[Delivered]:
+    """``delivered`` without what a later one in it supersedes (same key and origin)."""
+    latest = {key: i for i, d in enumerate(delivered) if (key := key_of(d)) is not None}
+    if not latest:
+        return delivered
+    return [d for i, d in enumerate(delivered)
+            if (key := key_of(d)) is None or latest[key] == i]

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from jln_broker.history import FRESH, InboxPage, Marks, StateChange
@@ -18,6 +19,13 @@ WIRE_VERSION = 1
 
 Json = dict[str, Any]
 MarksOf = Callable[[Delivered], Marks]
+KeyOf = tuple[str | None, str]
+"""A keyed notification's (origin, key): the browser replaces one in place by a later one."""
+
+
+def key_of(delivered: Delivered) -> KeyOf | None:
+    n = delivered.notification
+    return None if n.key is None else (n.origin, n.key)
 
 
 def now_ms() -> int:
@@ -37,19 +45,35 @@ def items(delivered: Iterable[Delivered], marks_of: MarksOf) -> list[Json]:
 
 @dataclass(frozen=True)
 class Piece:
-    """Notifications encoded once for every connection: the JSON of the items, and the cursor
-    after them."""
+    """Notifications encoded once for every connection: each item's JSON, the cursor after
+    them, and which items have a key (a later one with that key and origin supersedes them)."""
 
-    items_json: str
+    parts: tuple[str, ...]
     cursor: str
-    count: int
+    keyed: tuple[tuple[int, KeyOf], ...] = ()
 
     @classmethod
     def of(cls, delivered: Sequence[Delivered], cursor: Cursor,
            marks_of: MarksOf = lambda _: FRESH) -> Piece:
-        text = ",".join(json.dumps(item(d, marks_of(d)), separators=(",", ":"))
-                        for d in delivered)
-        return cls(text, cursor.encode(), len(delivered))
+        parts = tuple(json.dumps(item(d, marks_of(d)), separators=(",", ":"))
+                      for d in delivered)
+        keyed = tuple((i, key) for i, d in enumerate(delivered)
+                      if (key := key_of(d)) is not None)
+        return cls(parts, cursor.encode(), keyed)
+
+    @property
+    def count(self) -> int:
+        return len(self.parts)
+
+    @cached_property
+    def items_json(self) -> str:
+        """The items as one JSON list body, joined once for every connection."""
+        return ",".join(self.parts)
+
+    def without(self, dropped: Collection[int]) -> Piece:
+        """The items left to send once those at ``dropped`` are superseded; the same cursor."""
+        return Piece(tuple(p for i, p in enumerate(self.parts) if i not in dropped),
+                     self.cursor)
 
 
 def notifications_frame(pieces: Sequence[Piece]) -> str:

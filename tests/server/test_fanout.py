@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from jln_broker import AsyncPublisher
 from jln_broker.connection import async_client
 from jln_broker.history import History
-from jln_broker.protocol import StreamNames
+from jln_broker.model import Notification
+from jln_broker.protocol import Cursor, Delivered, StreamNames, entry_id_key
 from jln_broker.reader import Batch, Decoder, StreamReader
-from jln_server.fanout import Fanout
+from jln_server.fanout import Fanout, Queued, Subscription
+from jln_server.handlers.socket import _frames
 from jln_server.wire import Piece
 
 STREAM = "jln:broadcast"
 
 
-def fanout_on(url: str) -> Fanout:
+def fanout_on(url: str, queue_limit: int = 1000) -> Fanout:
     history = History(async_client(url), StreamNames(), "ada", Decoder(keep_expired=True))
-    return Fanout(history, [STREAM], block_ms=200)
+    return Fanout(history, [STREAM], queue_limit=queue_limit, block_ms=200)
 
 
 @pytest.mark.asyncio
@@ -74,9 +78,6 @@ async def test_following_new_groups_from_two_requests_at_once_leaves_one_reader(
 
 def test_a_client_cursor_naming_a_stream_not_read_here_stops_being_ahead_once_caught_up(
         ) -> None:
-    from jln_broker.protocol import Cursor
-    from jln_server.fanout import Subscription
-
     client = Cursor({STREAM: "5-0", "jln:group:elsewhere": "9-0"})
     sub = Subscription(10, ahead=client)
     batch = Batch([], Cursor({STREAM: "6-0"}))
@@ -84,3 +85,97 @@ def test_a_client_cursor_naming_a_stream_not_read_here_stops_being_ahead_once_ca
     sub.offer(Piece.of(batch.items, batch.cursor), batch)
 
     assert sub.ahead is None  # else every later batch is re-encoded for this tab alone
+
+
+# --- superseded updates of a key (issue 9) ---------------------------------------------------
+
+async def handed_out(fanout: Fanout, published: str) -> None:
+    """Returns once the fan-out has handed out everything up to ``published`` (an id)."""
+    entry_id = published.removeprefix(f"{STREAM}/")
+    while entry_id_key(fanout.cursor.position(STREAM) if fanout.cursor else "0-0"
+                       ) < entry_id_key(entry_id):
+        await asyncio.sleep(0.01)
+
+
+def sent(queued: list[Queued]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The notifications a tab would receive from what was queued, and the frames' cursors."""
+    frames = [f for text in _frames(queued) if (f := json.loads(text))["type"] == "notifications"]
+    return [n for f in frames for n in f["notifications"]], [f["cursor"] for f in frames]
+
+
+@pytest.mark.asyncio
+async def test_a_tab_behind_gets_only_the_last_of_a_thousand_updates_of_one_key(
+        memory_url: str) -> None:
+    fanout = fanout_on(memory_url, queue_limit=10)
+    fanout.start()
+    behind, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    async with AsyncPublisher(memory_url) as publisher:
+        for i in range(1000):  # one by one: many batches, each queued behind the last
+            [last] = await publisher.publish(f"step {i}", key="build", origin="ci")
+        await asyncio.wait_for(handed_out(fanout, last), 10)
+    queued = await behind.next()
+    await fanout.stop()
+
+    notifications, cursors = sent(queued)
+    assert not behind.overflowed  # the flood held one place in its queue of ten
+    assert len(queued) <= 2
+    assert [n["message"] for n in notifications] == ["step 999"]
+    assert f"{STREAM}/{Cursor.decode(cursors[-1]).position(STREAM)}" == last
+
+
+@pytest.mark.asyncio
+async def test_notifications_without_a_key_are_never_dropped(memory_url: str) -> None:
+    fanout = fanout_on(memory_url)
+    fanout.start()
+    behind, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    async with AsyncPublisher(memory_url) as publisher:
+        for i in range(300):
+            [last] = await publisher.publish(f"plain {i}")
+            if i % 3 == 0:
+                await publisher.publish(f"progress {i}", key="build")
+        await asyncio.wait_for(handed_out(fanout, last), 10)
+    notifications, _ = sent(await behind.next())
+    await fanout.stop()
+
+    messages = [n["message"] for n in notifications]
+    assert [m for m in messages if m.startswith("plain")] == [f"plain {i}" for i in range(300)]
+    assert [m for m in messages if m.startswith("progress")] == ["progress 297"]
+    assert messages[-4:] == ["plain 297", "progress 297", "plain 298", "plain 299"]
+
+
+@pytest.mark.asyncio
+async def test_resuming_after_dropped_updates_replays_only_what_came_after(
+        memory_url: str) -> None:
+    fanout = fanout_on(memory_url)
+    fanout.start()
+    behind, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    async with AsyncPublisher(memory_url) as publisher:
+        for i in range(50):
+            [last] = await publisher.publish(f"step {i}", key="build", origin="ci")
+        await asyncio.wait_for(handed_out(fanout, last), 10)
+        _, cursors = sent(await behind.next())
+        [later] = await publisher.publish("after the reconnect")
+        await asyncio.wait_for(handed_out(fanout, later), 10)
+    until = fanout.cursor
+    assert until is not None
+    replayed = list(fanout.replay(Cursor.decode(cursors[-1]), until))
+    await fanout.stop()
+
+    notifications, _ = sent(list(replayed))
+    assert [n["message"] for n in notifications] == ["after the reconnect"]
+
+
+def test_a_newer_update_queued_behind_a_state_frame_supersedes_the_older_one() -> None:
+    def update(n: int, key: str | None = "build") -> Piece:
+        delivered = Delivered(STREAM, f"{n}-0", Notification(f"m{n}", key=key))
+        return Piece.of([delivered], Cursor({STREAM: f"{n}-0"}))
+
+    sub = Subscription(10)
+    for queued in (update(1), update(2, key=None), '{"type":"state"}', update(3),
+                   update(4, key="other")):
+        sub.put(queued)
+
+    queued = asyncio.run(sub.next())
+    notifications, cursors = sent(queued)
+    assert [n["message"] for n in notifications] == ["m2", "m3", "m4"]
+    assert Cursor.decode(cursors[-1]).position(STREAM) == "4-0"
