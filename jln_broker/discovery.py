@@ -7,6 +7,11 @@ and so do the jobs they start. Then ``$JLN_URL``, then a server found on this ma
 jupyter_server writes a ``jpserver-<pid>.json`` file for each running server into the Jupyter
 runtime directory, holding its URL and token. We read those files ourselves rather than asking
 jupyter_core, because this package must work where Jupyter is not installed.
+
+Publishing through the server it descends from, a process also tells it its ancestry (its own
+pid, its parent's, and so on): the server looks for one of its terminals' shells among them and
+gives a notification without a return address that terminal's (``jln send`` typed in terminal 1,
+or a job started there, comes home as ``{"kind": "terminal", "name": "1"}``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import BrokerUnavailable, JLNError
-from .http import STATUS_PATH, ServerAPI
+from .http import STATUS_PATH, ServerAPI, split_base
 
 STATUS_TIMEOUT = 2.0
 """Seconds to wait for a server's status: a live local server answers at once."""
@@ -29,6 +34,8 @@ SERVER_TOKEN_ENV = "JLN_SERVER_TOKEN"
 """Its owner token: publishes to the server's user only (set by jln_server, new each start)."""
 SERVER_ROOT_ENV = "JLN_SERVER_ROOT"
 """Its root directory, which notebook paths are relative to (set by jln_server)."""
+MAX_ANCESTORS = 64
+"""How far up the process tree ``ancestry`` looks; the server takes no more."""
 
 
 def default_broker(url: str | None = None, token: str | None = None, *,
@@ -44,6 +51,39 @@ def default_broker(url: str | None = None, token: str | None = None, *,
         return url, token
     base, found = find_server()
     return base, token or found
+
+
+def ancestry_for(url: str) -> list[int]:
+    """This process's ancestry when ``url`` is the server it descends from
+    (``$JLN_SERVER_URL``), for that server to find the terminal it runs in; else nothing: pids
+    mean nothing to another machine's server."""
+    own = os.environ.get(SERVER_URL_ENV)
+    if not own or split_base(url)[0] != split_base(own)[0]:
+        return []
+    return ancestry()
+
+
+def ancestry() -> list[int]:
+    """This process's id, its parent's, and so on up to (not including) init, nearest first,
+    at most ``MAX_ANCESTORS``. Read from ``/proc`` (Linux); elsewhere only our own and our
+    parent's."""
+    pids = [os.getpid()]
+    parent: int | None = os.getppid()
+    while parent and parent > 1 and len(pids) < MAX_ANCESTORS and parent not in pids:
+        pids.append(parent)
+        parent = _parent_of(parent)
+    return pids
+
+
+def _parent_of(pid: int) -> int | None:
+    """The parent of ``pid`` from ``/proc/<pid>/stat``, or None (gone, or no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # "<pid> (<command, which may hold spaces and parentheses>) <state> <ppid> ..."
+    fields = stat.rpartition(")")[2].split()
+    return int(fields[1]) if len(fields) > 1 and fields[1].isdigit() else None
 
 
 def runtime_dir() -> Path:

@@ -37,6 +37,8 @@ NOTIFICATIONS_PATH = "jln/api/notifications"
 """POST publishes (201 with the ids); GET is the polling feed."""
 STATUS_PATH = "jln/api/status"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
+ANCESTRY_HEADER = "X-JLN-Ancestry"
+"""The publishing process's ancestry, comma-separated pids nearest first (see ``discovery``)."""
 TOKEN_ENV = ("JUPYTERHUB_API_TOKEN", "JPY_API_TOKEN", "JUPYTER_TOKEN")
 """Where a token is found when none is given, in this order: JupyterHub's, then a plain server's."""
 SECRET_ENV = "JLN_SECRET"
@@ -172,18 +174,22 @@ class HttpTransport:
     endpoint, retrying for ``retry_for`` seconds while the server is unreachable."""
 
     def __init__(self, url: str, token: str | None, retry_for: float,
-                 secret: str | None = None) -> None:
+                 secret: str | None = None, ancestry: list[int] | None = None) -> None:
         self.api = ServerAPI(url, token, secret)
         self.retry_for = retry_for
+        self.ancestry = ancestry or []
 
     def post(self, notification: Notification, idempotency_key: str | None = None
              ) -> list[str]:
         """Publish one notification; returns its ids (``<stream>/<entry-id>``). With a key,
-        a retry after a lost answer writes nothing twice."""
+        a retry after a lost answer writes nothing twice. Without a return address, our
+        ancestry (when we have it) lets the server give it the terminal we run in."""
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else {}
+        if self.ancestry and notification.source is None:
+            headers[ANCESTRY_HEADER] = ",".join(map(str, self.ancestry))
         status, answer = self.api.call_retrying(
             "POST", NOTIFICATIONS_PATH, Backoff(give_up_after=self.retry_for),
-            body=notification.to_dict(audience=True),
-            headers={IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None)
+            body=notification.to_dict(audience=True), headers=headers)
         ids = answer.get("ids") if isinstance(answer, dict) else None
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise PublishRejected(status, "the answer holds no ids; is jln_server enabled on "

@@ -210,6 +210,12 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
     )
 
 
+
+def validate_source(raw: Any, limits: Limits = DEFAULT_LIMITS) -> Source | None:
+    """A return address on its own, checked as in a notification (errors name
+    ``source.<field>``); for a server filling one in for a publisher."""
+    return _Checker(limits).source(raw)
+
 _FIELDS = frozenset({"message", "type", "autoClose", "title", "origin", "topic", "link",
                      "actions", "key", "expiresAt", "notBefore", "excludeUsers", "pinned",
                      "requireAck", "data", "source", "users", "groups"})

@@ -164,9 +164,11 @@ class _Options:
         """Through a Jupyter server's REST ingest, for an http(s) URL; else None (Redis)."""
         if self.kind != "http":
             return None
+        from .discovery import ancestry_for
         from .http import HttpTransport  # urllib and friends only when needed
 
-        return HttpTransport(self.url, self.token, self.retry_for, self.secret)
+        return HttpTransport(self.url, self.token, self.retry_for, self.secret,
+                             ancestry_for(self.url))
 
     def batch(self, notifications: Iterable[NotificationLike]) -> _Batch:
         return _Batch(self.names, self.maxlen, _checked(notifications, self.limits))

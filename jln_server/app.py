@@ -31,6 +31,7 @@ from .handlers import routes
 from .identity import PublishPolicy, find_owner, new_owner_token
 from .ratelimit import RateLimiter
 from .service import NotifyService, Retention
+from .terminals import Terminals
 
 BLOCK_MS = 5000
 MEMORY_BLOCK_MS = 500
@@ -214,9 +215,11 @@ class JLN(ExtensionApp):
         return store
 
     def initialize_handlers(self) -> None:
+        web_app = getattr(self.serverapp, "web_app", None)  # whose settings gain terminals
         self.handlers.extend(routes(self.service,
                                     github_webhook_secret=self.github_webhook_secret,
-                                    presence=self.presence))
+                                    presence=self.presence,
+                                    terminals=Terminals(web_app.settings if web_app else {})))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.service.start()

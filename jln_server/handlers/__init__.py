@@ -10,6 +10,7 @@ from tornado import web
 
 from ..escalation import Presence
 from ..service import NotifyService
+from ..terminals import Terminals
 from .base import BaseHandler
 from .compat import CompatIngestHandler, CompatListHandler
 from .hooks import AlertmanagerHook, GitHubHook
@@ -34,7 +35,8 @@ class StatusHandler(BaseHandler):
 
 
 def routes(service: NotifyService, *, github_webhook_secret: str = "",
-           presence: Presence | None = None) -> list[tuple[str, type, dict[str, Any]]]:
+           presence: Presence | None = None,
+           terminals: Terminals | None = None) -> list[tuple[str, type, dict[str, Any]]]:
     """The route table; jupyter_server puts its ``base_url`` in front. Ids travel URL-encoded
     (``jln%3Auser%3Aada%2F1700000000000-0``) and tornado decodes them for the handler."""
     deps = {"service": service}
@@ -43,7 +45,8 @@ def routes(service: NotifyService, *, github_webhook_secret: str = "",
     compat = "/jupyterlab-notifications-extension"
     return [
         (f"{api}/ws", NotificationSocket, deps),
-        (f"{api}/notifications", NotificationsHandler, deps),
+        (f"{api}/notifications", NotificationsHandler,
+         {**deps, "terminals": terminals or Terminals({})}),
         (f"{api}/notifications/count", CountHandler, deps),
         (f"{api}/notifications/state", StateHandler, deps),
         (f"{one}/receipts", ReceiptsHandler, deps),

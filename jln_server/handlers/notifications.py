@@ -19,10 +19,13 @@ from jln_broker.history import (
     PageCursor,
     parse_filters,
 )
+from jln_broker.http import ANCESTRY_HEADER
 from jln_broker.protocol import Cursor
 from jln_broker.receipts import NOT_FOUND, read_receipts
 
 from .. import wire
+from ..service import NotifyService
+from ..terminals import Terminals, parse_ancestry
 from .base import READY_TIMEOUT, BaseHandler, Failure, http_errors
 
 MAX_IDS = 1000
@@ -50,11 +53,21 @@ class InboxHandler(BaseHandler):
 class NotificationsHandler(InboxHandler):
     owner_token_methods = frozenset({"POST"})
 
+    def initialize(self, service: NotifyService, terminals: Terminals | None = None) -> None:
+        super().initialize(service)
+        self.terminals = terminals or Terminals({})
+
     @web.authenticated
     @authorized
     async def post(self) -> None:
         """Publish one notification to its streams."""
-        ids = await self.publish(self.json_body())
+        raw = self.json_body()
+        with http_errors():
+            ancestry = parse_ancestry(self.request.headers.get(ANCESTRY_HEADER))
+        if raw.get("source") is None:  # the terminal the publisher runs in, if it is ours
+            source = self.terminals.source_for(ancestry, self.service.limits)
+            raw = {**raw, "source": source} if source else raw
+        ids = await self.publish(raw)
         self.set_status(201)
         self.finish({"ids": ids})
 
