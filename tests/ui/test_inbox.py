@@ -358,16 +358,23 @@ def test_desktop_notification_when_hidden_asked_on_a_click_and_opening_the_item(
     assert page.evaluate("window.__os.raised.length") == 1
 
 
-def write_notebook(folder: Path, name: str, cells: int) -> list[str]:
-    """A notebook of ``cells`` markdown cells with ids ``cell-<n>``; the ids."""
+def write_notebook(folder: Path, name: str, cells: int, code: dict[int, str]) -> list[str]:
+    """A notebook of ``cells`` cells with ids ``cell-<n>``: markdown sections, but code where
+    ``code`` says; the ids."""
     ids = [f"cell-{n}" for n in range(cells)]
+
+    def cell(n: int, cell_id: str) -> dict[str, Any]:
+        if n in code:
+            return {"cell_type": "code", "id": cell_id, "metadata": {}, "source": code[n],
+                    "outputs": [], "execution_count": None}
+        return {"cell_type": "markdown", "id": cell_id, "metadata": {},
+                "source": f"## Section {n}\n\n" + "text\n\n" * 8}
+
     notebook = {
         "nbformat": 4, "nbformat_minor": 5,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                     "language": "python"}},
-        "cells": [{"cell_type": "markdown", "id": cell_id, "metadata": {},
-                   "source": f"## Section {n}\n\n" + "text\n\n" * 8}
-                  for n, cell_id in enumerate(ids)],
+        "cells": [cell(n, cell_id) for n, cell_id in enumerate(ids)],
     }
     path = folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -375,21 +382,39 @@ def write_notebook(folder: Path, name: str, cells: int) -> list[str]:
     return ids
 
 
-def test_open_notebook_action_opens_the_notebook_at_the_cell_that_sent_it(
-        lab_page: Page, jupyter_lab: JupyterProcess, redis_server: RedisCli,
-        screenshot: Callable[[], Path]) -> None:
-    ids = write_notebook(jupyter_lab.root_dir, "work/train.ipynb", 40)
-    source = json.dumps({"kind": "notebook", "path": "work/train.ipynb", "cellId": ids[31]})
-    xadd(redis_server, message="Training finished", type="success", source=source)
+def run_palette_command(page: Page, label: str) -> None:
+    page.keyboard.press("Control+Shift+C")
+    page.keyboard.type(label)
+    expect(page.locator(".lm-CommandPalette-item.lm-mod-active")).to_contain_text(label)
+    page.keyboard.press("Enter")
+
+
+@pytest.mark.lab(settings={"@jupyterlab/notebook-extension:tracker": {
+    "autoStartDefaultKernel": True}})  # no "Select Kernel" dialog in the way
+def test_notify_from_a_notebook_cell_comes_home_to_that_cell(
+        lab_page: Page, jupyter_lab: JupyterProcess, screenshot: Callable[[], Path]) -> None:
+    """A real kernel of the lab server runs ``notify()`` in cell 31 with nothing configured;
+    the toast's "Open notebook" brings the notebook back at that cell."""
+    write_notebook(jupyter_lab.root_dir, "work/train.ipynb", 40, code={31: (
+        "## Section 31\nfrom jln_broker import notify\n"
+        "notify('Training finished', type='success', auto_close=False)")})
+    lab_page.goto(f"{jupyter_lab.url}lab/tree/work/train.ipynb?token={jupyter_lab.token}")
+    notebook = lab_page.locator(".jp-NotebookPanel:visible")
+    expect(notebook.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_visible(
+        timeout=READY_TIMEOUT_MS)
+    lab_page.get_by_role("menuitem", name="Run", exact=True).click()
+    lab_page.get_by_role("menuitem", name=re.compile(r"^Run All Cells")).click()
     toast = toasts(lab_page, "Training finished")
+    expect(toast).to_be_visible(timeout=READY_TIMEOUT_MS)
+    expect(notebook.locator(".jp-Cell.jp-mod-active")).not_to_contain_text("Section 31")
+    run_palette_command(lab_page, "New Launcher")  # the notebook goes out of sight
+    expect(notebook).to_have_count(0)
+
     toast.get_by_role("button", name="Open notebook").click()
-    tab = lab_page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab").filter(has_text="train.ipynb")
-    expect(tab).to_be_visible(timeout=READY_TIMEOUT_MS)
     active = lab_page.locator(".jp-NotebookPanel:visible .jp-Cell.jp-mod-active")
     expect(active).to_contain_text("Section 31")
     expect(active).to_be_in_viewport()
     screenshot()
-
     panel = open_inbox(lab_page)  # the same action from the inbox
     expect(items(panel).first.get_by_role("button", name="Open notebook")).to_have_attribute(
         "title", "work/train.ipynb")
