@@ -66,3 +66,20 @@ def test_updates_carry_percentage_rate_and_eta_and_stay_valid() -> None:
     for message, fields in sent:
         validate({"message": message, "key": fields["key"], "type": fields["type"],
                   "autoClose": fields["auto_close"]})
+
+
+def test_ntqdm_keeps_one_notification_beside_its_bar_and_ends_in_success() -> None:
+    from jln_broker.progress import ntqdm  # tqdm is a test dependency
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+    total = 0
+    bar = ntqdm(range(100_000), message="Epochs", send=lambda m, **f: sent.append((m, f)),
+                disable=False, mininterval=0)
+    for i in bar:
+        total += i
+    bar.close()
+    assert total == sum(range(100_000))
+    assert 1 < len(sent) < 100
+    assert {f["key"] for _, f in sent} == {sent[0][1]["key"]}
+    assert sent[-1][1]["type"] == "success"
+    assert sent[-1][0].startswith("Epochs: done: 100% (100000/100000)")
