@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -435,3 +436,23 @@ def test_a_link_to_a_notification_opens_the_inbox_on_it(
     expect(item).to_have_class(re.compile(r"(^|\s)jln-mod-expanded(\s|$)"))
     expect(item).to_be_in_viewport()
     expect(item).to_have_attribute("data-jln-read", "true")
+
+
+def test_jln_send_typed_in_a_terminal_offers_to_open_that_terminal(lab_page: Page) -> None:
+    run_palette_command(lab_page, "New Terminal")
+    terminal = lab_page.locator(".jp-Terminal:visible")
+    expect(terminal.locator(".xterm-screen")).to_be_visible(timeout=READY_TIMEOUT_MS)
+    terminal.click()
+    # (`jln` itself, by the interpreter running the tests: a login shell may lack its PATH)
+    lab_page.keyboard.type(f"{sys.executable} -m jln_broker.cli send 'Backup finished' "
+                           "--type success --no-auto-close\n")
+    toast = toasts(lab_page, "Backup finished")
+    expect(toast).to_be_visible(timeout=READY_TIMEOUT_MS)
+    tab_name = lab_page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current").inner_text()
+    run_palette_command(lab_page, "New Launcher")  # the terminal goes out of sight
+    expect(terminal).to_have_count(0)
+
+    toast.get_by_role("button", name="Open terminal").click()
+    expect(lab_page.locator(".jp-Terminal:visible")).to_have_count(1)
+    current = lab_page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    expect(current).to_have_text(tab_name)
