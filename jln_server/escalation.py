@@ -91,9 +91,12 @@ class Escalator:
         self.presence = presence
         self.rules = rules
         self.send = send
-        self.filters = parse_filters({"read": ["false"], "minType": [rules.min_type]})
-        self.sent: set[str] = set()
         self.started_ms = int(time.time() * 1000)
+        # Only what came since this start (what came before is not escalated), so a backlog
+        # of old unread errors cannot fill the page and hide the new ones.
+        self.filters = parse_filters({"read": ["false"], "minType": [rules.min_type],
+                                      "createdAfter": [str(self.started_ms - 1)]})
+        self.sent: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -125,7 +128,7 @@ class Escalator:
         page = await self.service.history.page(self.filters, 200, None, "oldest")
         for entry in page.items:
             delivered = entry.delivered
-            if delivered.id in self.sent or delivered.created_at < self.started_ms:
+            if delivered.id in self.sent:
                 continue
             if now_ms - max(delivered.created_at, hidden * 1000) >= due_ms:
                 self.sent.add(delivered.id)  # once, even if a channel fails
