@@ -211,6 +211,12 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
 
 
 
+def validate_names(name: str, raw: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
+    """A list of user or group names on its own, checked as a notification's ``users`` and
+    ``groups`` are (errors name ``<name>[i]``); for an audience given apart from a body."""
+    return _Checker(limits).names(name, raw)
+
+
 def validate_source(raw: Any, limits: Limits = DEFAULT_LIMITS) -> Source | None:
     """A return address on its own, checked as in a notification (errors name
     ``source.<field>``); for a server filling one in for a publisher."""

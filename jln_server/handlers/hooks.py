@@ -12,7 +12,7 @@ from typing import Any
 from jupyter_server.auth.decorator import allow_unauthenticated, authorized
 from tornado import web
 
-from jln_broker.model import validate
+from jln_broker.model import validate, validate_names
 
 from ..service import NotifyService
 from ..webhooks import Audience, Outgoing, alertmanager, github
@@ -25,15 +25,18 @@ class HookHandler(BaseHandler):
     """What the webhook endpoints share: the audience from the query, publishing a batch."""
 
     def audience(self) -> Audience:
-        """``?users=ada&users=bob&groups=ml``: one name a value, as given (the model refuses
-        an empty one or one with spaces). The query alone: tornado would take a body sent as
-        a form for arguments too."""
+        """``?users=ada&users=bob&groups=ml``: one name a value, checked as a notification's
+        audience is, even when the delivery holds nothing to send. The query alone: tornado
+        would take a body sent as a form for arguments too."""
         unknown = sorted(set(self.request.query_arguments) - AUDIENCE - {"token"})
         if unknown:
             raise Failure(400, f"{unknown[0]}: unknown argument (known: groups, users)",
                           unknown[0])
-        return Audience(*(tuple(dict.fromkeys(self.get_query_arguments(name, strip=False)))
-                          for name in ("users", "groups")))
+        with http_errors():
+            users, groups = (validate_names(name, self.get_query_arguments(name, strip=False),
+                                            self.service.limits)
+                             for name in ("users", "groups"))
+        return Audience(users, groups)
 
     async def publish_all(self, outgoing: Sequence[Outgoing], *, requester: str,
                           current_user: Any, secret: str | None) -> None:

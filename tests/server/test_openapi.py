@@ -209,6 +209,14 @@ FOUND: list[tuple[str, dict[str, Any], int, str | None]] = [
      400, "link"),
     ("POST /jln/api/notifications", {"body": {"message": "m", "link": "https://a.b/\u00e9"}},
      201, None),
+    # "Not blank" was "\\S" in the description: U+001D is not space to JavaScript, but is
+    # to Python's strip(), so a message of it alone was valid there and refused here.
+    ("POST /jupyterlab-notifications-extension/ingest", {"body": {"message": "\x1d"}}, 400,
+     None),
+    ("POST /jln/api/notifications", {"body": {"message": "\x85 \x1c"}}, 400, "message"),
+    # The audience in Alertmanager's query was checked only with an alert to send.
+    ("POST /jln/api/hooks/alertmanager",
+     {"query": {"users": ["a b"]}, "body": {"version": "4", "alerts": []}}, 400, "users[0]"),
     # An empty since is no since: the inbox, which takes its own arguments.
     ("GET /jln/api/notifications", {"query": {"since": "", "order": "oldest"}}, 200, None),
     ("POST /jln/api/notifications/state", {"body": {"ids": ["no-stream"], "read": True}}, 400,
