@@ -14,21 +14,15 @@ import {
   parseTopics,
   WIRE_VERSION
 } from '../model';
+import { note } from './fakes';
 
 /**
  * An item as the inbox server sends it in every list and frame.
  */
 function item(id: string, extra: object = {}): object {
   return {
+    ...note(id, { stream: 'jln:user:ada', createdAt: 1700000000000 }),
     id: `jln:user:ada/${id}`,
-    stream: 'jln:user:ada',
-    createdAt: 1700000000000,
-    message: `message ${id}`,
-    type: 'info',
-    autoClose: 5000,
-    read: false,
-    saved: false,
-    readAt: null,
     ...extra
   };
 }
