@@ -37,13 +37,17 @@ class Backoff:
     attempts: int = 0
     _started: float = field(default_factory=time.monotonic)
 
-    def next_delay(self, error: BaseException) -> float:
+    def next_delay(self, error: BaseException, giving_up: Exception | None = None) -> float:
+        """The next wait; once out of time, raises ``giving_up`` (default: ``BrokerUnavailable``)
+        from ``error``."""
         self.attempts += 1
         ceiling = min(self.cap, self.initial * 2 ** (self.attempts - 1))
         delay = random.uniform(ceiling / 2, ceiling)
         if self.give_up_after is not None:
             left = self.give_up_after - (time.monotonic() - self._started)
             if left <= 0:
+                if giving_up is not None:
+                    raise giving_up from error
                 raise BrokerUnavailable(f"broker unreachable after {self.attempts} attempts in "
                                         f"{self.give_up_after:g}s: {error}") from error
             delay = min(delay, left)

@@ -42,9 +42,33 @@ class BrokerUnavailable(JLNError, ConnectionError):
 class BrokerRefused(JLNError):
     """Redis answered with an error (a key of the wrong type, an ACL refusal, out of memory).
 
-    Inside a MULTI/EXEC Redis does not roll back the commands that succeeded, so a batch refused
-    this way may have reached some of its streams.
+    The publish script checks every target before its first write, so a batch refused this way
+    reached none of its streams (HTTP 502 unless a subclass says otherwise).
     """
+
+
+class BrokerRefusedForNow(BrokerRefused):
+    """A refusal that lifts without changing the request: Redis is full, or is a replica while
+    a failover completes. ``retry_after`` (seconds) is a fair wait (HTTP 503 with
+    ``Retry-After``)."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class BrokerFull(BrokerRefusedForNow):
+    """Redis reached ``maxmemory`` under ``noeviction`` and refuses writes (``OOM``)."""
+
+
+class BrokerReadOnly(BrokerRefusedForNow):
+    """The connection reached a read-only replica (``READONLY``): a failover, or a URL naming
+    a replica."""
+
+
+class BrokerForbidden(BrokerRefused):
+    """Redis refused the connection's credentials or its ACL user may not write a target
+    (``NOPERM``, ``NOAUTH``, ``WRONGPASS``): only an operator can fix it (HTTP 502)."""
 
 
 class PublishRejected(JLNError):

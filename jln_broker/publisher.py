@@ -1,13 +1,16 @@
 """Publishing: ``Publisher`` (blocking) and ``AsyncPublisher`` (asyncio), both made from a URL.
 
 Against Redis (``redis://``, ``rediss://``, ``unix://``, ``memory://``) a batch is one Lua
-script: it checks that every target key is a stream (or absent) before writing anything, then
-adds every entry, in one round trip; all or nothing. Each call carries an idempotency key, the
-caller's (kept 24 h) or one of its own (kept while it may retry): a key already used answers
-the first call's ids and writes nothing, so a retry after a lost reply never writes twice.
+script: it checks that every target key is a stream (or absent) and that the ACL lets this user
+write it before writing anything, then adds every entry, in one round trip; all or nothing.
+Each call carries an idempotency key, the caller's (kept 24 h) or one of its own (kept while it
+may retry): a key already used answers the first call's ids and writes nothing, so a retry
+after a lost reply never writes twice.
 Against a Jupyter server (``http(s)://``) each notification is a POST to its ingest endpoint
 with an ``Idempotency-Key`` (the caller's, else a random one). Connection failures are retried
-with backoff for ``retry_for`` seconds, then raise ``BrokerUnavailable``.
+with backoff for ``retry_for`` seconds, then raise ``BrokerUnavailable``; so is a read-only
+replica (after reconnecting, so that a failover behind a proxy or a DNS name heals), then
+``BrokerReadOnly``. Redis full or refusing the user raises at once (``refusals``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import ReadOnlyError
+
 from .backoff import REFUSED, RETRYABLE, Backoff
 from .connection import async_client, kind, sync_client
 from .errors import BrokerRefused, ValidationError
 from .model import DEFAULT_LIMITS, Limits, Notification, validate
 from .protocol import PAYLOAD_FIELD, StreamNames, encode_entry
 from .receipts import ReadWait, Receipts, read_receipts, read_receipts_sync
+from .refusals import refusal, worth_retrying
 
 if TYPE_CHECKING:
     from .http import HttpTransport
@@ -63,11 +69,22 @@ _IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,200}")  # it travels as an HTTP header t
 PUBLISH_LUA = r"""
 local done = redis.call('GET', KEYS[1])
 if done then return done end
+local function refused(...)
+  return redis.acl_check_cmd ~= nil and not redis.acl_check_cmd(...)
+end
+if refused('SET', KEYS[1], '[]', 'PX', ARGV[1]) then
+  return redis.error_reply('NOPERM this user may not SET ' .. KEYS[1] ..
+                           ': nothing was written')
+end
 for i = 2, #KEYS do
   local kind = redis.call('TYPE', KEYS[i])['ok']
   if kind ~= 'stream' and kind ~= 'none' then
     return redis.error_reply('WRONGTYPE ' .. KEYS[i] .. ' holds a ' .. kind ..
                              ', not a stream: nothing was written')
+  end
+  if refused('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'p', '') then
+    return redis.error_reply('NOPERM this user may not XADD to ' .. KEYS[i] ..
+                             ': nothing was written')
   end
 end
 local function quoted(text)
@@ -91,7 +108,14 @@ return done
 """KEYS: the idempotency key, then one target stream per entry. ARGV: how long to remember the
 key (ms), MAXLEN, the number of payloads, the payloads, then each entry's payload number. The
 answer (and what the key remembers) is JSON, each notification's ids in order:
-``[["jln:user:ada/1700000000000-0", ...], ...]``."""
+``[["jln:user:ada/1700000000000-0", ...], ...]``.
+
+Before the first write the script asks the ACL (``redis.acl_check_cmd``, Redis 7) whether each
+write is allowed: Redis checks a script's commands one by one as it runs them, so a user allowed
+XADD but not SET would otherwise leave entries without the key that stops a retry writing them
+again. Redis refuses ``OOM`` only at a script's first write, and a replica any write, so those
+leave nothing behind either. (Redis 6 has no ``acl_check_cmd``: there the ACL is met as the
+script goes.)"""
 
 
 def checked_idempotency_key(key: str | None) -> str | None:
@@ -203,16 +227,17 @@ class Publisher(_Options):
         key = checked_idempotency_key(idempotency_key)
         if self._http:
             return [self._http.post(n, k) for n, k in batch.requests(key)]
-        assert self._script is not None
+        assert self._script is not None and self._redis is not None
         keys, args = batch.script_call(key, self.retry_for)
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
                 return batch.ids(self._script(keys=keys, args=args))
-            except RETRYABLE as err:
-                time.sleep(backoff.next_delay(err))
-            except REFUSED as err:
-                raise BrokerRefused(f"Redis refused the write: {_reason(err)}") from err
+            except (*RETRYABLE, *REFUSED) as err:
+                delay = _retry_delay(err, backoff, keys)
+                if isinstance(err, ReadOnlyError):
+                    self._redis.connection_pool.disconnect(inuse_connections=False)
+                time.sleep(delay)
 
     def wait_read(self, ids: Sequence[str], timeout: float) -> dict[str, Receipts]:
         """Each id's receipts, once every target of every id has read it or ``timeout``
@@ -271,16 +296,17 @@ class AsyncPublisher(_Options):
         if self._http:
             # urllib blocks; a thread keeps the caller's event loop free.
             return [await asyncio.to_thread(self._http.post, n, k) for n, k in batch.requests(key)]
-        assert self._script is not None
+        assert self._script is not None and self._redis is not None
         keys, args = batch.script_call(key, self.retry_for)
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
                 return batch.ids(await self._script(keys=keys, args=args))
-            except RETRYABLE as err:
-                await asyncio.sleep(backoff.next_delay(err))
-            except REFUSED as err:
-                raise BrokerRefused(f"Redis refused the write: {_reason(err)}") from err
+            except (*RETRYABLE, *REFUSED) as err:
+                delay = _retry_delay(err, backoff, keys)
+                if isinstance(err, ReadOnlyError):
+                    await self._redis.connection_pool.disconnect(inuse_connections=False)
+                await asyncio.sleep(delay)
 
     async def wait_read(self, ids: Sequence[str], timeout: float) -> dict[str, Receipts]:
         """Each id's receipts, once every target of every id has read it or ``timeout``
@@ -323,6 +349,9 @@ def request_keys(key: str | None, count: int) -> list[str]:
     return [f"{key}/{n}" for n in range(count)]
 
 
-def _reason(err: BaseException) -> str:
-    """Redis's own words, without redis-py's echo of the (binary) command."""
-    return str(err).rsplit("caused error: ", 1)[-1]
+def _retry_delay(err: BaseException, backoff: Backoff, keys: Sequence[str]) -> float:
+    """Seconds to wait before trying again, or raise what the failure means; ``keys`` are the
+    script's (the idempotency key, then the targets), none of which a refused call wrote."""
+    if not worth_retrying(err):
+        raise refusal(err, keys[1:]) from err
+    return backoff.next_delay(err, refusal(err, keys[1:]) if isinstance(err, REFUSED) else None)

@@ -14,7 +14,9 @@ from tornado import web
 
 from jln_broker.backoff import REFUSED, RETRYABLE
 from jln_broker.errors import (
+    BrokerForbidden,
     BrokerRefused,
+    BrokerRefusedForNow,
     BrokerUnavailable,
     Conflict,
     NotFound,
@@ -22,6 +24,7 @@ from jln_broker.errors import (
     ValidationError,
 )
 from jln_broker.http import IDEMPOTENCY_HEADER
+from jln_broker.refusals import CREDENTIALS, refusal
 
 from .. import wire
 from ..identity import Forbidden, OwnerTokenHolder, PublishPolicy, hub_user
@@ -39,6 +42,7 @@ _CACHE_BUSTER = re.compile(r"[0-9]+")
 """JupyterLab's ServerConnection appends ``?<timestamp>`` to every GET."""
 _STATUS: dict[type[Exception], int] = {TooLarge: 413, ValidationError: 400, NotFound: 404,
                                        Conflict: 409, Forbidden: 403, RateLimited: 429,
+                                       BrokerRefusedForNow: 503, BrokerForbidden: 502,
                                        BrokerRefused: 502, BrokerUnavailable: 503}
 """The first class an error is an instance of wins: subclasses (TooLarge) before bases."""
 
@@ -54,16 +58,22 @@ class Failure(web.HTTPError):
 
 @contextlib.contextmanager
 def http_errors() -> Iterator[None]:
-    """The one place where our exceptions become HTTP status codes (never a 500)."""
+    """The one place where our exceptions become HTTP status codes (never a 500). Redis's
+    own error answers (and refused credentials) become the ``BrokerRefused`` they mean first:
+    full or read-only is a 503 with ``Retry-After``, the ACL a 502."""
     try:
         yield
+    except (*CREDENTIALS, *REFUSED) as err:
+        meant = refusal(err)
+        raise Failure(_status_of(meant), str(meant)) from meant
     except RETRYABLE as err:
         raise Failure(503, f"the notification broker is unreachable: {err}") from err
-    except REFUSED as err:
-        raise Failure(502, f"the notification broker refused the request: {err}") from err
     except tuple(_STATUS) as err:
-        status = next(code for kind, code in _STATUS.items() if isinstance(err, kind))
-        raise Failure(status, str(err), getattr(err, "field", None)) from err
+        raise Failure(_status_of(err), str(err), getattr(err, "field", None)) from err
+
+
+def _status_of(err: Exception) -> int:
+    return next(code for kind, code in _STATUS.items() if isinstance(err, kind))
 
 
 class _OwnerTokenIdentity:
@@ -140,9 +150,11 @@ class BaseHandler(APIHandler):
         self.finish(json.dumps(body))
 
     def error_headers(self, status_code: int, err: BaseException | None) -> None:
-        """``Retry-After`` on a 429; ``Allow`` on a 405, as RFC 9110 requires."""
-        if isinstance(err, Failure) and isinstance(err.__cause__, RateLimited):
-            self.set_header("Retry-After", str(max(1, round(err.__cause__.retry_after))))
+        """``Retry-After`` on a 429 and on a broker's passing refusal; ``Allow`` on a 405, as
+        RFC 9110 requires."""
+        cause = err.__cause__ if isinstance(err, Failure) else None
+        if isinstance(cause, (RateLimited, BrokerRefusedForNow)):
+            self.set_header("Retry-After", str(max(1, round(cause.retry_after))))
         if status_code == 405:
             own = [m for m in self.SUPPORTED_METHODS if getattr(type(self), m.lower())
                    is not getattr(web.RequestHandler, m.lower())]
