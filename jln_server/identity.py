@@ -117,6 +117,23 @@ class PublishPolicy:
                         "broadcast and other users or groups need the publisher secret "
                         "(X-JLN-Secret header) or a JupyterHub admin")
 
+    def check_receipts(self, stream: str, names: StreamNames, groups: Sequence[str],
+                       current_user: Any, secret: str | None) -> None:
+        """May ``current_user`` see who read an entry of ``stream``? Of the streams the owner
+        reads (with ``groups``, the owner's groups now), or any with the publisher secret or as
+        a hub admin; the owner token, of the owner's own stream alone. A receipt says when
+        someone received and read something: another user's, found by a guessed id, is not
+        the owner's to know."""
+        if isinstance(current_user, OwnerTokenHolder):
+            allowed = [names.user(self.owner.name)]
+        else:
+            allowed = names.audience(self.owner.name, groups)
+        if stream in allowed or self.secret_ok(secret) or hub_user(current_user).get("admin"):
+            return
+        raise Forbidden(f"receipts are for the streams {self.owner.name} reads "
+                        f"({', '.join(allowed)}); others need the publisher secret "
+                        "(X-JLN-Secret header) or a JupyterHub admin")
+
     def secret_ok(self, secret: str | None) -> bool:
         # As bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
         return bool(self.secret and secret

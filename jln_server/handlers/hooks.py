@@ -72,6 +72,9 @@ class AlertmanagerHook(HookHandler):
 class GitHubHook(HookHandler):
     """Authenticated by the body's HMAC alone: GitHub sends no Jupyter token and no cookie."""
 
+    signature_header = "X-Hub-Signature-256"
+    """The credential this endpoint takes instead of Jupyter's: ``sha256=<HMAC of the body>``."""
+
     def initialize(self, service: NotifyService, github_secret: str = "") -> None:
         super().initialize(service)
         self.github_secret = github_secret
@@ -96,7 +99,7 @@ class GitHubHook(HookHandler):
                                secret=None)
 
     def verify_signature(self) -> None:
-        header = "X-Hub-Signature-256"
+        header = self.signature_header
         if not self.github_secret:
             raise Failure(403, "GitHub webhooks are off: set JLN.github_webhook_secret", header)
         given = self.request.headers.get(header)

@@ -92,9 +92,10 @@ class NotificationsHandler(InboxHandler):
             await history.refresh()  # read state another server of the owner changed
             until = fanout.cursor
             assert until is not None
-            page = history.after(since, until, limit)
+            resumed = await history.resume(since, until)
+            page = history.after(resumed.since, until, limit)
         self.finish(wire.poll_answer(page.items, page.cursor, page.more, history.marks,
-                                     self.service.poll_interval))
+                                     self.service.poll_interval, resumed.gaps))
 
     async def _page(self) -> None:
         self.allow_arguments(FILTER_NAMES | _PAGING | {"since"})  # since= empty is none
@@ -181,12 +182,13 @@ class ReceiptsHandler(BaseHandler):
     @web.authenticated
     @authorized
     async def get(self, notification_id: str) -> None:
-        """Who of its audience has read a notification, and who has not yet; for whoever may
-        publish to that audience."""
+        """Who of its audience has read a notification, and who has not yet; of the owner's
+        streams (or any, with the publisher secret)."""
         names = self.service.names
-        users, groups = names.addressed_to(notification_id.rpartition("/")[0])
         with http_errors():
-            self.service.policy.check(users, groups, self.current_user, self.secret)
+            self.service.policy.check_receipts(notification_id.rpartition("/")[0], names,
+                                               self.service.owner.groups, self.current_user,
+                                               self.secret)
             if not _redis_can_hold(notification_id):  # XRANGE would refuse it: a 502
                 raise NotFound("id", f"{notification_id!r} {NOT_FOUND}")
             receipts = await read_receipts(self.service.history.client, names, notification_id)
