@@ -60,6 +60,13 @@ class StreamNames:
     def idempotency(self, key: str) -> str:
         return f"{self.prefix}:idem:{key}"
 
+    @property
+    def epoch(self) -> str:
+        """The key holding the streams' epoch: a token written when absent, so a Redis that
+        lost its data (restarted without persistence, flushed) has a new one, and cursors
+        of the old one are known for what they are."""
+        return f"{self.prefix}:epoch"
+
     def scope(self, stream: str) -> str:
         """``broadcast``, ``user`` or ``group``: the kind of audience a stream serves."""
         return "broadcast" if stream == self.broadcast else stream[len(self.prefix) + 1:].split(
@@ -209,10 +216,14 @@ class Cursor:
     (``notBefore``) whose entry lies before the positions but that became due after ``at`` is
     still owed to whoever resumes from this cursor. Cursors without it stand for their newest
     position's millisecond.
+
+    ``epoch`` is the streams' epoch the positions belong to (``StreamNames.epoch``): positions
+    of another epoch say nothing about the streams Redis holds now.
     """
 
     positions: Mapping[str, str]
     at: int | None = None
+    epoch: str | None = None
 
     @property
     def moment(self) -> int:
@@ -233,21 +244,33 @@ class Cursor:
         current = self.positions.get(stream)
         if current is not None and entry_id_key(current) >= entry_id_key(entry_id):
             return self
-        return Cursor({**self.positions, stream: entry_id}, self.at)
+        return Cursor({**self.positions, stream: entry_id}, self.at, self.epoch)
+
+    def moved(self, stream: str, entry_id: str) -> Cursor:
+        """A new cursor at ``entry_id`` on ``stream``, backwards included (a stream that was
+        recreated)."""
+        return Cursor({**self.positions, stream: entry_id}, self.at, self.epoch)
 
     def restricted(self, streams: Iterable[str]) -> Cursor:
         """Positions for exactly ``streams``, filling the ones this cursor does not name."""
-        return Cursor({s: self.position(s) for s in streams}, self.at)
+        return Cursor({s: self.position(s) for s in streams}, self.at, self.epoch)
 
-    def issued(self, at: int) -> Cursor:
-        """The same positions, issued at release clock ``at``."""
-        return Cursor(self.positions, at)
+    def issued(self, at: int, epoch: str | None = None) -> Cursor:
+        """The same positions, issued at release clock ``at`` in ``epoch`` (None: the same)."""
+        return Cursor(self.positions, at, epoch or self.epoch)
+
+    @classmethod
+    def start(cls, streams: Iterable[str], epoch: str | None) -> Cursor:
+        """Before the first entry of every stream of ``epoch``."""
+        return cls(dict.fromkeys(streams, "0-0"), None, epoch)
 
     def encode(self) -> str:
         """One opaque, URL-safe string."""
         body: dict[str, Any] = dict(sorted(self.positions.items()))
         if self.at is not None:
             body[_AT] = self.at
+        if self.epoch is not None:
+            body[_EPOCH] = self.epoch
         text = json.dumps(body, separators=(",", ":"))
         return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
@@ -259,14 +282,19 @@ class Cursor:
         except (binascii.Error, ValueError, RecursionError):
             raise ValidationError("cursor", "is not a cursor this server issued") from None
         at = positions.pop(_AT, None) if isinstance(positions, dict) else None
+        epoch = positions.pop(_EPOCH, None) if isinstance(positions, dict) else None
         if not isinstance(positions, dict) or not all(
             isinstance(k, str) and isinstance(v, str) and _ENTRY_ID.fullmatch(v)
             and max(entry_id_key(v)) < 2**64
             for k, v in positions.items()
-        ) or not (at is None or (type(at) is int and 0 <= at < 2**63)):
+        ) or not (at is None or (type(at) is int and 0 <= at < 2**63)) or not (
+            epoch is None or (isinstance(epoch, str) and _EPOCH_TOKEN.fullmatch(epoch))):
             raise ValidationError("cursor", "is not a cursor this server issued")
-        return cls(positions, at)
+        return cls(positions, at, epoch)
 
 
 _AT = "@"
 """The cursor's key for ``at``: no stream is named that (stream names hold the prefix and a ":")."""
+_EPOCH = "#"
+"""The cursor's key for ``epoch``, likewise."""
+_EPOCH_TOKEN = re.compile(r"[0-9A-Za-z_-]{1,64}")

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import redis.asyncio
 
 from .backoff import REFUSED, RETRYABLE, Backoff
+from .integrity import StreamsReset, epoch_of, regressed, stream_facts
 from .model import DEFAULT_LIMITS, Limits
 from .protocol import Cursor, Delivered, decode_entry, entry_id_key
 
@@ -35,10 +36,28 @@ class ReaderStats:
     connected: bool = False
     last_error: str | None = None
     last_read_at: float | None = None  # time.time() of the last answer from Redis
+    resets: int = 0  # streams found trimmed away, recreated or of a new epoch
+    on_change: Callable[[ReaderStats], None] | None = field(default=None, repr=False)
+    """Called when the broker is lost or found again (the server tells its tabs)."""
+
+    def up(self) -> None:
+        self.last_read_at = time.time()
+        self._set(True, self.last_error)
+
+    def down(self, err: BaseException) -> None:
+        self._set(False, str(err))
 
     def as_dict(self) -> dict[str, Any]:
         """camelCase, like every other JSON the server answers with."""
-        return {_camel(name): value for name, value in self.__dict__.items()}
+        return {_camel(name): value for name, value in self.__dict__.items()
+                if name != "on_change"}
+
+    def _set(self, connected: bool, error: str | None) -> None:
+        # A reason that changes while down (refused, then timed out...) is no news.
+        changed = connected != self.connected or (not connected and self.last_error is None)
+        self.connected, self.last_error = connected, error
+        if changed and self.on_change is not None:
+            self.on_change(self)
 
 
 @dataclass
@@ -130,17 +149,26 @@ class StreamReader:
     resuming after the last entry it yielded across reconnects: no loss, no duplicates.
 
     ``cursor=None`` starts at the streams' current ends (new notifications only).
+
+    With ``epoch`` (the epoch key and the value the cursor belongs to) every read also reads
+    the epoch, and every ``check_every`` seconds the streams' facts are checked: a changed
+    epoch, or a stream whose ids went back behind the cursor (deleted and written again),
+    raises ``StreamsReset`` rather than wait, silently, for ids that will not come.
     """
 
     def __init__(self, client: redis.asyncio.Redis, streams: Sequence[str],
                  cursor: Cursor | None = None, *, decoder: Decoder | None = None,
-                 block_ms: int = 5000, count: int = 500) -> None:
+                 block_ms: int = 5000, count: int = 500,
+                 epoch: tuple[str, str] | None = None, check_every: float = 2.0) -> None:
         self.client = client
         self.streams = list(streams)
         self.decoder = decoder or Decoder()
         self.block_ms = block_ms
         self.count = count
+        self.epoch = epoch
+        self.check_every = check_every
         self._cursor = cursor.restricted(self.streams) if cursor else None
+        self._checked = time.monotonic()
 
     @property
     def stats(self) -> ReaderStats:
@@ -157,7 +185,7 @@ class StreamReader:
         while self._cursor is None:
             try:
                 self._cursor = await current_cursor(self.client, self.streams)
-                self._up()
+                self.stats.up()
             except (*RETRYABLE, *REFUSED) as err:
                 await self._down(err, backoff)
         return self._cursor
@@ -168,10 +196,11 @@ class StreamReader:
         backoff = Backoff(cap=5.0)
         while True:
             try:
-                positions: dict[Any, Any] = dict(cursor.positions)
-                reply = await self.client.xread(positions, count=self.count, block=self.block_ms)
-                self._up()
+                reply, epoch = await self._read(cursor)
+                self.stats.up()
                 backoff.reset()
+                if time.monotonic() - self._checked >= self.check_every:
+                    await self._check(cursor)
             except (*RETRYABLE, *REFUSED) as err:
                 await self._down(err, backoff)
                 continue
@@ -180,11 +209,35 @@ class StreamReader:
                 # cancel that lands as the send completes; honour it once the read returns
                 # (at most block_ms late), or the task would read forever.
                 raise asyncio.CancelledError
+            if self.epoch is not None and epoch != self.epoch[1]:
+                # Read after the entries: they belong to the new epoch, not to the cursor's.
+                raise StreamsReset(self.streams, epoch,
+                                   "the streams' epoch changed" if epoch else
+                                   "the streams' epoch is gone (Redis lost its data)")
             batch, cursor = self._consume(reply, cursor)
             self._cursor = cursor
             if batch:
                 self.stats.delivered += len(batch)
                 yield Batch(batch, cursor)
+
+    async def _read(self, cursor: Cursor) -> tuple[Any, str | None]:
+        """One ``XREAD BLOCK``, and the epoch read just after it in the same round trip."""
+        positions: dict[Any, Any] = dict(cursor.positions)
+        if self.epoch is None:
+            return await self.client.xread(positions, count=self.count, block=self.block_ms), None
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xread(positions, count=self.count, block=self.block_ms)
+        pipe.get(self.epoch[0])
+        reply, epoch = await pipe.execute()
+        return reply, epoch_of(epoch)
+
+    async def _check(self, cursor: Cursor) -> None:
+        self._checked = time.monotonic()
+        if self.epoch is not None and (back := regressed(
+                await stream_facts(self.client, self.streams), cursor)):
+            raise StreamsReset(back, self.epoch[1],
+                               f"{', '.join(back)} went back behind the reader: deleted or "
+                               "written again")
 
     def _consume(self, reply: Any, cursor: Cursor) -> tuple[list[Delivered], Cursor]:
         """Decode a reply and move the cursor past every entry it keeps, malformed ones included.
@@ -207,15 +260,10 @@ class StreamReader:
         batch.sort(key=lambda d: entry_id_key(d.entry_id))
         return batch, cursor
 
-    def _up(self) -> None:
-        self.stats.connected = True
-        self.stats.last_read_at = time.time()
-
     async def _down(self, err: BaseException, backoff: Backoff) -> None:
         if self.stats.connected or backoff.attempts == 0:
             log.warning("lost the broker (%s); reconnecting", err)
-        self.stats.connected = False
-        self.stats.last_error = str(err)
+        self.stats.down(err)
         self.stats.reconnects += 1
         await asyncio.sleep(backoff.next_delay(err))
 

@@ -19,12 +19,15 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from jln_broker.errors import BrokerUnavailable
-from jln_broker.history import History
+from jln_broker.history import Gap, History
+from jln_broker.integrity import StreamsReset
 from jln_broker.protocol import Cursor, Delivered, entry_id_key
-from jln_broker.reader import Batch, StreamReader
+from jln_broker.reader import Batch, ReaderStats, StreamReader
 
+from . import wire
 from .wire import KeyOf, Piece, key_of
 
 log = logging.getLogger("jln.fanout")
@@ -140,9 +143,25 @@ def is_ahead(cursor: Cursor, other: Cursor, streams: Iterable[str]) -> bool:
                for s in streams)
 
 
+@dataclass(frozen=True)
+class Subscribed:
+    """A connection registered: its queue, where its replay starts (its cursor, or the start of
+    what it can still be given), where the replay ends, and what it missed for good."""
+
+    sub: Subscription
+    since: Cursor | None
+    until: Cursor
+    gaps: dict[str, Gap]
+
+
 class Fanout:
     """Runs the reader and the release of scheduled notifications, and hands what is due to
-    every subscription."""
+    every subscription.
+
+    Should Redis lose what the reader followed (a new epoch, a stream deleted and written
+    again), the streams are read again from their start and every tab is told of the gap and
+    given what the streams hold now.
+    """
 
     def __init__(self, history: History, streams: Sequence[str], *, queue_limit: int = 1000,
                  block_ms: int = 5000) -> None:
@@ -150,6 +169,7 @@ class Fanout:
         self.client = history.client
         self.decoder = history.decoder
         self.queue_limit = queue_limit
+        self.block_ms = block_ms
         self.reader = StreamReader(self.client, streams, decoder=self.decoder,
                                    block_ms=block_ms)
         self.subscriptions: set[Subscription] = set()
@@ -170,9 +190,14 @@ class Fanout:
         until the streams are loaded)."""
         if self._positions is None:
             return None
-        return self._positions.issued(self.history.timeline.released_until)
+        return self._positions.issued(self.history.timeline.released_until, self.history.epoch)
+
+    @property
+    def loaded(self) -> bool:
+        return self._ready.is_set()
 
     def start(self) -> None:
+        self.decoder.stats.on_change = self._broker_changed
         self._tasks = [asyncio.create_task(self._run(), name="jln-fanout"),
                        asyncio.create_task(self._release_when_due(), name="jln-release")]
 
@@ -200,26 +225,31 @@ class Fanout:
                     log.warning("could not load the history of %s (%s); reading them live",
                                 ", ".join(streams), err)
                 positions = self._positions.restricted(streams)
-            self.reader = StreamReader(self.client, streams, positions, decoder=self.decoder,
-                                       block_ms=self.reader.block_ms)
+            self.reader = self._reader(streams, positions)
             log.info("now reading %s", ", ".join(streams))
             if running:
                 self._tasks[0] = asyncio.create_task(self._run(), name="jln-fanout")
 
-    async def subscribe(self, since: Cursor | None) -> tuple[Subscription, Cursor]:
-        """Register a connection and return it with the position its replay must reach.
+    async def subscribe(self, since: Cursor | None) -> Subscribed:
+        """Register a connection (once the streams are loaded) and return it with where its
+        replay starts and ends.
 
-        Registering and taking the position happen with no ``await`` between them, so every
-        later batch lies after that position: replay up to it, then live, has no gap and no
+        Registering and taking the end happen with no ``await`` between them, so every later
+        batch lies after that position: replay up to it, then live, has no gap and no
         duplicate.
         """
         await self.ready()
+        gaps: dict[str, Gap] = {}
+        if since is not None:
+            assert self.cursor is not None
+            resumed = await self.history.resume(since, self.cursor)
+            since, gaps = resumed.since, resumed.gaps
         until = self.cursor
         assert until is not None
         ahead = since if since and is_ahead(since, until, self.streams) else None
         sub = Subscription(self.queue_limit, ahead)
         self.subscriptions.add(sub)
-        return sub, until
+        return Subscribed(sub, since, until, gaps)
 
     async def ready(self, timeout: float | None = None) -> None:
         """Returns once the owner's streams are loaded; past ``timeout`` seconds, raises
@@ -270,16 +300,53 @@ class Fanout:
     async def _pump(self) -> None:
         if self._positions is None:
             loaded = await self.history.load(self.streams)
-            self.reader = StreamReader(self.client, self.streams, loaded, decoder=self.decoder,
-                                       block_ms=self.reader.block_ms)
+            self.reader = self._reader(self.streams, loaded)
             self._positions = loaded
             self._ready.set()
             self._rescheduled.set()
-        async for batch in self.reader.batches():
-            scheduled = self.history.timeline.next_release()
-            self._hand_out(self.history.add(batch.items), batch.cursor)
-            if self.history.timeline.next_release() != scheduled:
-                self._rescheduled.set()  # the release timer must wake earlier
+        while True:
+            try:
+                async for batch in self.reader.batches():
+                    scheduled = self.history.timeline.next_release()
+                    self._hand_out(self.history.add(batch.items), batch.cursor)
+                    if self.history.timeline.next_release() != scheduled:
+                        self._rescheduled.set()  # the release timer must wake earlier
+            except StreamsReset as reset:
+                await self._start_again(reset)
+
+    def _reader(self, streams: Sequence[str], positions: Cursor | None) -> StreamReader:
+        epoch = None if self.history.epoch is None else (
+            self.history.names.epoch, self.history.epoch)
+        return StreamReader(self.client, streams, positions, decoder=self.decoder,
+                            block_ms=self.block_ms, epoch=epoch)
+
+    async def _start_again(self, reset: StreamsReset) -> None:
+        """Read the streams Redis lost again from their start, tell every tab what it missed
+        for good, and give it what the streams hold now."""
+        assert self._positions is not None
+        old = self._positions
+        new_epoch = reset.epoch != self.history.epoch
+        streams = self.streams if new_epoch else reset.streams
+        log.warning("%s: reading %s again from the start", reset.why, ", ".join(streams))
+        loaded = await self.history.reload(streams, new_epoch=new_epoch)
+        self._positions = Cursor({**old.positions, **loaded.positions})
+        self.reader = self._reader(self.streams, self._positions)
+        self.decoder.stats.resets += 1
+        now = self.cursor
+        assert now is not None
+        gaps = {s: Gap(old.position(s), self.history.timeline.oldest(s)) for s in streams
+                if old.position(s) != "0-0"}  # a stream that held nothing lost nothing
+        start = Cursor({**now.positions, **dict.fromkeys(streams, "0-0")}, None, now.epoch)
+        pieces = list(self.replay(start, now))
+        for sub in self.subscriptions:
+            sub.ahead = None
+            if gaps:
+                sub.put(wire.gap_frame(gaps))
+            for piece in pieces:
+                sub.put(piece)
+
+    def _broker_changed(self, stats: ReaderStats) -> None:
+        self.tell_all(wire.broker_frame(stats))
 
     async def _release_when_due(self) -> None:
         """Push scheduled notifications as they fall due: the server wakes for them, no

@@ -135,7 +135,8 @@ class NotifyService:
         return {
             "broker": {"url": redact(self.publisher.url), "reachable": stats.connected,
                        "lastError": stats.last_error},
-            "reader": {"streams": self.fanout.streams, "lagMs": await self._lag_ms(),
+            "reader": {"streams": self.fanout.streams, "epoch": self.history.epoch,
+                       "lagMs": await self._lag_ms(),
                        **stats.as_dict()},
             "clients": {"connected": len(self.fanout.subscriptions),
                         "cutOffSlow": self.fanout.slow_clients},

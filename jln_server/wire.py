@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from jln_broker.history import FRESH, InboxPage, Marks, StateChange
+from jln_broker.history import FRESH, Gap, InboxPage, Marks, StateChange
 from jln_broker.protocol import Cursor, Delivered
+from jln_broker.reader import ReaderStats
 
 WIRE_VERSION = 1
 
@@ -83,11 +84,37 @@ def notifications_frame(pieces: Sequence[Piece]) -> str:
             f'"serverTime":{now_ms()},"notifications":[{body}]}}')
 
 
-def hello(cursor: Cursor, user: str, poll_interval: float, unread: int) -> Json:
-    """The first frame of every connection: the cursor to save, and who and what is there."""
-    return {"type": "hello", "version": WIRE_VERSION, "cursor": cursor.encode(),
-            "serverTime": now_ms(), "user": user, "pollInterval": poll_interval,
-            "unread": unread}
+def hello(cursor: Cursor | None, user: str, poll_interval: float, unread: int,
+          broker: Json) -> Json:
+    """The first frame of every connection: the cursor to save (None while the streams cannot
+    be read: a later frame brings it), and who and what is there."""
+    return {"type": "hello", "version": WIRE_VERSION,
+            "cursor": None if cursor is None else cursor.encode(), "serverTime": now_ms(),
+            "user": user, "pollInterval": poll_interval, "unread": unread, "broker": broker}
+
+
+def broker_state(stats: ReaderStats) -> Json:
+    """Whether the server can read the notification broker, and if not, why (not yet known to
+    be unreachable counts as reachable)."""
+    reachable = stats.connected or stats.last_error is None
+    return {"reachable": reachable, "reason": None if reachable else stats.last_error}
+
+
+def broker_frame(stats: ReaderStats) -> str:
+    """Sent to every tab when the server loses or regains the broker."""
+    return json.dumps({"type": "broker", **broker_state(stats)}, separators=(",", ":"))
+
+
+def gaps(found: dict[str, Gap]) -> Json:
+    """Per stream, the position a client resumed after and the oldest entry still held."""
+    return {stream: {"after": gap.after, "resumedAt": gap.resumed_at}
+            for stream, gap in found.items()}
+
+
+def gap_frame(found: dict[str, Gap]) -> str:
+    """Sent before a replay that cannot be whole: notifications after the client's cursor are
+    no longer held (trimmed, deleted, or of an earlier epoch of the streams)."""
+    return json.dumps({"type": "gap", "streams": gaps(found)}, separators=(",", ":"))
 
 
 def state_change(change: StateChange) -> Json:
@@ -102,9 +129,12 @@ def state_answer(change: StateChange) -> Json:
 
 
 def poll_answer(delivered: Sequence[Delivered], cursor: Cursor, more: bool, marks_of: MarksOf,
-                poll_interval: float) -> Json:
+                poll_interval: float, gap: dict[str, Gap]) -> Json:
+    """What came after a poll's cursor; ``gap`` names the streams where some of it is no
+    longer held (empty when the answer is whole)."""
     return {"notifications": items(delivered, marks_of), "cursor": cursor.encode(),
-            "more": more, "serverTime": now_ms(), "pollInterval": poll_interval}
+            "more": more, "serverTime": now_ms(), "pollInterval": poll_interval,
+            "gap": gaps(gap)}
 
 
 def inbox_page(page: InboxPage, marks_of: MarksOf, live: Cursor, poll_interval: float) -> Json:

@@ -6,10 +6,11 @@ record of both), ``view`` works out what the inbox shows, and ``core.History`` p
 together for the server.
 """
 
-from .core import History, StateChange
+from .core import Gap, History, Resume, StateChange
 from .state import FRESH, Change, Marks
 from .timeline import Entry
 from .view import FILTER_NAMES, NO_FILTERS, Filters, InboxPage, PageCursor, parse_filters
 
-__all__ = ["FILTER_NAMES", "FRESH", "NO_FILTERS", "Change", "Entry", "Filters", "History",
-           "InboxPage", "Marks", "PageCursor", "StateChange", "parse_filters"]
+__all__ = ["FILTER_NAMES", "FRESH", "NO_FILTERS", "Change", "Entry", "Filters", "Gap",
+           "History", "InboxPage", "Marks", "PageCursor", "Resume", "StateChange",
+           "parse_filters"]

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis.asyncio
 
 from ..backoff import REFUSED, RETRYABLE, Backoff
 from ..errors import Conflict
-from ..protocol import Cursor, Delivered, StreamNames
+from ..integrity import ensure_epoch, stream_facts
+from ..protocol import Cursor, Delivered, StreamNames, entry_id_key
 from ..reader import Decoder, Page, current_cursor, read_range
 from .state import FRESH, Change, InboxState, Marks
 from .timeline import Entry, Timeline
 from .view import NO_FILTERS, Filters, InboxPage, InboxView, PageCursor
 
 LOAD_PAGE = 1000
+
+log = logging.getLogger("jln.history")
 
 
 def now_ms() -> int:
@@ -41,6 +45,24 @@ class StateChange:
     unread: int
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Notifications a client resuming ``after`` a position will never see: Redis no longer
+    holds them (trimmed, deleted, or of an earlier epoch). ``resumed_at`` is the oldest entry
+    kept (None: the stream holds none)."""
+
+    after: str
+    resumed_at: str | None
+
+
+@dataclass(frozen=True)
+class Resume:
+    """Where a client's cursor really resumes, and what it missed for good on the way."""
+
+    since: Cursor
+    gaps: dict[str, Gap]
+
+
 class History:
     """The owner's streams and inbox state, loaded from Redis and kept up to date."""
 
@@ -54,6 +76,8 @@ class History:
         self.state = InboxState(names, user)
         self.view = InboxView(self.timeline, self.state, names.scope)
         self.streams: list[str] = []
+        self.epoch: str | None = None
+        """The streams' epoch (``integrity.ensure_epoch``), known once loaded."""
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -67,16 +91,38 @@ class History:
             try:
                 return await self._load(streams)
             except (*RETRYABLE, *REFUSED) as err:
-                self.decoder.stats.connected = False
-                self.decoder.stats.last_error = str(err)
+                if backoff.attempts == 0:
+                    log.warning("cannot load the notification history yet (%s); retrying", err)
+                self.decoder.stats.down(err)
                 await asyncio.sleep(backoff.next_delay(err))
 
+    async def reload(self, streams: Sequence[str], *, new_epoch: bool) -> Cursor:
+        """Read ``streams`` again from their start: Redis no longer holds what was read (a new
+        epoch, or streams deleted and written again). The owner's history of them starts at
+        their start: whatever is there was sent while they were reading."""
+        for stream in streams:
+            self.timeline.drop_stream(stream)
+        kept = self.streams
+        self.streams = [s for s in kept if s not in streams]
+        if new_epoch:
+            self.epoch = None
+        loaded = await self.load(kept)
+        await self.state.join(self.client, {s: "0-0" for s in loaded.positions
+                                            if self.names.scope(s) != "user"}, restart=True)
+        stale = {i for i in self.state.ids() if self.timeline.get(i) is None}
+        await self.state.forget(self.client, stale)
+        return loaded
+
     async def _load(self, streams: Sequence[str]) -> Cursor:
+        if self.epoch is None:
+            self.epoch = await ensure_epoch(self.client, self.names.epoch)
         new = [s for s in streams if s not in self.streams]
         until = await current_cursor(self.client, new)
         now = now_ms()
         async for items in self._read_whole(until):
             self.timeline.load(items, now)
+        for stream, facts in (await stream_facts(self.client, new)).items():
+            self.timeline.lost(stream, facts.removed_through)
         for stream in set(self.streams) - set(streams):
             self.timeline.drop_stream(stream)
         shared = {s: p for s, p in until.positions.items() if self.names.scope(s) != "user"}
@@ -84,7 +130,7 @@ class History:
         await self.state.load(self.client)
         await self.state.join(self.client, shared)
         self.streams = list(streams)
-        self.decoder.stats.connected = True
+        self.decoder.stats.up()
         return until
 
     async def _read_whole(self, until: Cursor) -> AsyncIterator[list[Delivered]]:
@@ -106,6 +152,33 @@ class History:
 
     # --- what the fan-out and the poll ask -------------------------------------------------
 
+    async def resume(self, since: Cursor, until: Cursor) -> Resume:
+        """Where a client resuming from ``since`` picks up, given the live position ``until``.
+
+        A cursor of another epoch starts again at the start of this one. A position the stream
+        never reached (the stream was recreated, or the cursor came from another Redis without
+        an epoch) starts that stream again, rather than hide from this client everything up to
+        that id. Each is a gap, like a position behind what was trimmed away."""
+        streams = list(until.positions)
+        if since.epoch is not None and since.epoch != self.epoch:
+            return Resume(Cursor.start(streams, self.epoch),
+                          {s: self._gap(s, since.positions[s]) for s in streams
+                           if since.positions.get(s, "0-0") != "0-0"})
+        gaps = {s: self._gap(s, p) for s in streams
+                if self.timeline.lost_after(s, p := since.position(s))}
+        ahead = [s for s in streams
+                 if entry_id_key(since.position(s)) > entry_id_key(until.positions[s])]
+        if ahead:
+            with contextlib.suppress(*RETRYABLE, *REFUSED):  # unknown: trust the cursor
+                for stream, facts in (await stream_facts(self.client, ahead)).items():
+                    if facts.behind(position := since.position(stream)):
+                        gaps[stream] = self._gap(stream, position)
+                        since = since.moved(stream, "0-0")
+        return Resume(since, gaps)
+
+    def _gap(self, stream: str, after: str) -> Gap:
+        return Gap(after, self.timeline.oldest(stream))
+
     def add(self, items: Iterable[Delivered]) -> list[Delivered]:
         """Take a batch the reader read; return what to push now."""
         return self.timeline.add(items, now_ms())
@@ -116,10 +189,16 @@ class History:
 
     def after(self, since: Cursor, until: Cursor, limit: int) -> Page:
         """What a client resuming from ``since`` is owed, up to ``until``, oldest first."""
-        return self.timeline.after(since, until, limit, now_ms())
+        return self._stamped(self.timeline.after(since, until, limit, now_ms()))
 
     def newest(self, limit: int, until: Cursor) -> Page:
-        return self.timeline.newest(limit, until, now_ms())
+        return self._stamped(self.timeline.newest(limit, until, now_ms()))
+
+    def _stamped(self, page: Page) -> Page:
+        """The page with its cursor of the epoch read now (a cursor resumed from may have none,
+        or an earlier one)."""
+        cursor = Cursor(page.cursor.positions, page.cursor.at, self.epoch)
+        return replace(page, cursor=cursor)
 
     def marks(self, delivered: Delivered) -> Marks:
         """Read, saved and read-at of a notification held here."""

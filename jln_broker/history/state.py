@@ -110,15 +110,20 @@ class InboxState:
         if int(version or 0) != self._version:
             await self.load(client)
 
-    async def join(self, client: redis.asyncio.Redis, positions: dict[str, str]) -> None:
+    async def join(self, client: redis.asyncio.Redis, positions: dict[str, str], *,
+                   restart: bool = False) -> None:
         """Record, for each shared stream read for the first time, that this user's history of
         it starts at ``position``: what came before counts as read (a new user is not handed
-        the whole backlog of announcements as unread)."""
+        the whole backlog of announcements as unread). ``restart``: the streams started anew,
+        and so does the user's history of them."""
         if not positions:
             return
         pipe = client.pipeline(transaction=True)
         for stream, position in positions.items():
-            pipe.hsetnx(self.joined_key, stream, position)
+            if restart:
+                pipe.hset(self.joined_key, stream, position)
+            else:
+                pipe.hsetnx(self.joined_key, stream, position)
         pipe.hgetall(self.joined_key)
         *_, joined = await pipe.execute()
         self.joined = {_text(k): entry_id_key(_text(v)) for k, v in joined.items()}

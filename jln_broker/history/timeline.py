@@ -69,6 +69,7 @@ class Timeline:
         self._by_id: dict[str, Entry] = {}
         self._scheduled: list[Entry] = []
         self._pending: list[tuple[int, Order, Entry]] = []  # a heap by notBefore
+        self._lost: dict[str, tuple[int, int]] = {}  # stream -> newest id Redis may have lost
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -176,13 +177,30 @@ class Timeline:
         cut = len(held) if oldest_kept is None else bisect_left(
             held, entry_id_key(oldest_kept), key=_id_key)
         if cut:
+            self.lost(stream, held[cut - 1].delivered.entry_id)
             self._forget(held[:cut])
             del held[:cut]
         return cut
 
     def drop_stream(self, stream: str) -> None:
-        """Forget a stream no longer read (a group left)."""
+        """Forget a stream no longer read (a group left), or to be read again from its start."""
         self._forget(self._streams.pop(stream, []))
+        self._lost.pop(stream, None)
+
+    def lost(self, stream: str, removed_through: str) -> None:
+        """Note that entries of ``stream`` up to ``removed_through`` may be gone for good."""
+        key = entry_id_key(removed_through)
+        if key > self._lost.get(stream, (0, 0)):
+            self._lost[stream] = key
+
+    def lost_after(self, stream: str, position: str) -> bool:
+        """Whether a client at ``position`` on ``stream`` has missed entries for good."""
+        return self._lost.get(stream, (0, 0)) > entry_id_key(position)
+
+    def oldest(self, stream: str) -> str | None:
+        """The oldest entry of ``stream`` held, if any."""
+        held = self._streams.get(stream)
+        return held[0].delivered.entry_id if held else None
 
     def _insert(self, entry: Entry) -> Entry:
         self._by_id[entry.id] = entry

@@ -63,21 +63,42 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             self._task.cancel()
 
     async def _serve(self) -> None:
+        """Hello, what the client missed, then live. While the streams cannot be read (Redis
+        down since the server started) the hello says so at once, and the rest follows once
+        they can, with a cursor for a client that came without one."""
         fanout = self.service.fanout
-        sub, until = await fanout.subscribe(self._since)
+        waited = not fanout.loaded
         try:
-            await self.service.history.refresh()  # another server of the owner may have marked
-            await self.write_message(wire.hello(
-                self._since or until, self.service.owner.name, self.service.poll_interval,
-                self.service.history.unread_now()))
-            if self._since is not None:
-                for piece in fanout.replay(self._since, until):
+            if waited:
+                await self._hello(self._since)
+            subscribed = await fanout.subscribe(self._since)
+        except (WebSocketClosedError, asyncio.CancelledError):
+            return
+        try:
+            if waited:
+                await self.write_message(wire.broker_frame(fanout.decoder.stats))
+            else:
+                await self.service.history.refresh()  # another server of the owner marked
+                await self._hello(self._since or subscribed.until)
+            if subscribed.gaps:
+                await self.write_message(wire.gap_frame(subscribed.gaps))
+            if subscribed.since is not None:
+                for piece in fanout.replay(subscribed.since, subscribed.until):
                     await self.write_message(wire.notifications_frame([piece]))
-            await self._send_live(sub)
+            elif waited:
+                await self.write_message(wire.notifications_frame(
+                    [wire.Piece.of([], subscribed.until)]))
+            await self._send_live(subscribed.sub)
         except (WebSocketClosedError, asyncio.CancelledError):
             pass
         finally:
-            fanout.unsubscribe(sub)
+            fanout.unsubscribe(subscribed.sub)
+
+    async def _hello(self, cursor: Cursor | None) -> None:
+        await self.write_message(wire.hello(
+            cursor, self.service.owner.name, self.service.poll_interval,
+            self.service.history.unread_now(),
+            wire.broker_state(self.service.fanout.decoder.stats)))
 
     async def _send_live(self, sub: Subscription) -> None:
         while queued := await sub.next():

@@ -41,6 +41,8 @@ class Client:
 
     def __init__(self, conn: WebSocketClientConnection) -> None:
         self.conn = conn
+        self.broker: list[dict[str, Any]] = []
+        """The broker frames ``notifications()`` read past: the broker lost or back."""
 
     async def frame(self, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
         """The next frame; fails on a close or when none comes in time."""
@@ -50,9 +52,13 @@ class Client:
         return dict(json.loads(text))
 
     async def hello(self) -> dict[str, Any]:
-        first = await self.frame()
-        assert first["type"] == "hello", first
-        return first
+        return await self.expect("hello")
+
+    async def expect(self, kind: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        """The next frame, which must be of type ``kind``."""
+        got = await self.frame(timeout)
+        assert got["type"] == kind, got
+        return got
 
     async def notifications(self, count: int, timeout: float = FRAME_TIMEOUT
                             ) -> tuple[list[dict[str, Any]], str, int]:
@@ -64,6 +70,9 @@ class Client:
         while len(items) < count:
             left = deadline - asyncio.get_running_loop().time()
             got = await self.frame(max(left, 0.01))
+            if got["type"] == "broker":
+                self.broker.append(got)
+                continue
             assert got["type"] == "notifications", got
             items.extend(got["notifications"])
             cursor, frames = got["cursor"], frames + 1

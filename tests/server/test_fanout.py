@@ -43,7 +43,7 @@ async def test_a_failing_reader_is_restarted_and_nothing_is_lost(
 
     monkeypatch.setattr(StreamReader, "batches", fails_once)
     fanout.start()
-    sub, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    sub = (await asyncio.wait_for(fanout.subscribe(None), 5)).sub
     async with AsyncPublisher(memory_url) as publisher:
         await publisher.publish("still delivered")
         pieces = await asyncio.wait_for(sub.next(), 10)
@@ -60,7 +60,7 @@ async def test_following_new_groups_from_two_requests_at_once_leaves_one_reader(
         memory_url: str) -> None:
     fanout = fanout_on(memory_url)
     fanout.start()
-    sub, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    sub = (await asyncio.wait_for(fanout.subscribe(None), 5)).sub
 
     await asyncio.gather(fanout.follow([STREAM, "jln:group:a"]),
                          fanout.follow([STREAM, "jln:group:a", "jln:group:b"]))
@@ -108,7 +108,7 @@ async def test_a_tab_behind_gets_only_the_last_of_a_thousand_updates_of_one_key(
         memory_url: str) -> None:
     fanout = fanout_on(memory_url, queue_limit=10)
     fanout.start()
-    behind, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    behind = (await asyncio.wait_for(fanout.subscribe(None), 5)).sub
     async with AsyncPublisher(memory_url) as publisher:
         for i in range(1000):  # one by one: many batches, each queued behind the last
             [last] = await publisher.publish(f"step {i}", key="build", origin="ci")
@@ -127,7 +127,7 @@ async def test_a_tab_behind_gets_only_the_last_of_a_thousand_updates_of_one_key(
 async def test_notifications_without_a_key_are_never_dropped(memory_url: str) -> None:
     fanout = fanout_on(memory_url)
     fanout.start()
-    behind, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    behind = (await asyncio.wait_for(fanout.subscribe(None), 5)).sub
     async with AsyncPublisher(memory_url) as publisher:
         for i in range(300):
             [last] = await publisher.publish(f"plain {i}")
@@ -148,7 +148,7 @@ async def test_resuming_after_dropped_updates_replays_only_what_came_after(
         memory_url: str) -> None:
     fanout = fanout_on(memory_url)
     fanout.start()
-    behind, _ = await asyncio.wait_for(fanout.subscribe(None), 5)
+    behind = (await asyncio.wait_for(fanout.subscribe(None), 5)).sub
     async with AsyncPublisher(memory_url) as publisher:
         for i in range(50):
             [last] = await publisher.publish(f"step {i}", key="build", origin="ci")

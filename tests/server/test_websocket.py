@@ -210,18 +210,21 @@ async def test_redis_outage_is_a_503_while_tabs_stay_served_and_recover_when_red
         body = json.loads(refused.value.response.body)
         assert "unreachable" in body["error"]
         assert (await status(jp_fetch))["broker"]["reachable"] is False
+        lost = await tab.expect("broker")  # the live tab stays open, told why nothing comes
+        assert lost["reachable"] is False and lost["reason"]
         resuming = await ws_client(cursor=cursor)  # replayed from history held in memory
-        await resuming.hello()
+        assert (await resuming.hello())["broker"]["reachable"] is False
         replay = await resuming.frame()
         assert (replay["type"], replay["notifications"]) == ("notifications", [])
         await resuming.nothing_more(0.3)
-        await tab.nothing_more(0.3)  # the live tab stays open: no close, no frame
+        await tab.nothing_more(0.3)
 
-        await asyncio.to_thread(redis_server.start)
+        await asyncio.to_thread(redis_server.start)  # empty: a new epoch, nothing was lost
         await xadd(redis_server, BROADCAST, message="back")
         for open_tab in (tab, resuming):
             items, _, _ = await open_tab.notifications(1, timeout=20)
             assert messages(items) == ["back"]
+            assert open_tab.broker[-1] == {"type": "broker", "reachable": True, "reason": None}
         assert (await status(jp_fetch))["broker"]["reachable"] is True
     finally:
         await asyncio.to_thread(redis_server.start)
