@@ -8,7 +8,6 @@ The ACL is the page's ``acl`` block, read from the page: what is documented is w
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import shutil
 import subprocess
@@ -25,7 +24,8 @@ import redis.exceptions
 from .clients import Client, free_port, messages
 from .test_embedded_restart import call
 from .test_inbox import change, send
-from .test_inbox_servers import OTHER_EXTENSIONS, until_in_inbox
+from .test_inbox_servers import until_in_inbox
+from .test_isolation import server_for
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -94,16 +94,10 @@ def acl_redis(tmp_path: Path) -> Iterator[AclRedis]:
 
 
 def alice_server(jupyter_process: Callable[..., Any], acl_redis: AclRedis) -> Any:
-    """alice's ``jupyter server`` (group ml) with her Redis credentials, JLN its only extension,
-    sweeping every second so the test sees what the sweep is refused."""
-    process = jupyter_process(acl_redis.url("alice"), "--JLN.user=alice", "--JLN.groups=ml",
-                              "--JLN.retention_sweep_interval=1", start=False)
-    config = process.directory / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": dict.fromkeys(OTHER_EXTENSIONS, False)}}))
-    process.start()
-    return process
+    """alice's server (group ml) on her Redis credentials, sweeping every second so the test
+    sees what the sweep is refused."""
+    return server_for(jupyter_process, acl_redis.url("alice"), "alice", "--JLN.groups=ml",
+                      "--JLN.retention_sweep_interval=1")
 
 
 def text(value: Any) -> str:
