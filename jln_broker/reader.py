@@ -199,6 +199,11 @@ class StreamReader:
                 reply, epoch = await self._read(cursor)
                 self.stats.up()
                 backoff.reset()
+                if self.epoch is not None and epoch != self.epoch[1]:
+                    # Read after the entries: they belong to the new epoch, not the cursor's.
+                    raise StreamsReset(self.streams, epoch,
+                                       "the streams' epoch changed" if epoch else
+                                       "the streams' epoch is gone (Redis lost its data)")
                 if time.monotonic() - self._checked >= self.check_every:
                     await self._check(cursor)
             except (*RETRYABLE, *REFUSED) as err:
@@ -209,11 +214,6 @@ class StreamReader:
                 # cancel that lands as the send completes; honour it once the read returns
                 # (at most block_ms late), or the task would read forever.
                 raise asyncio.CancelledError
-            if self.epoch is not None and epoch != self.epoch[1]:
-                # Read after the entries: they belong to the new epoch, not to the cursor's.
-                raise StreamsReset(self.streams, epoch,
-                                   "the streams' epoch changed" if epoch else
-                                   "the streams' epoch is gone (Redis lost its data)")
             batch, cursor = self._consume(reply, cursor)
             self._cursor = cursor
             if batch:

@@ -69,14 +69,14 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         fanout = self.service.fanout
         waited = not fanout.loaded
         try:
-            if waited:
-                await self._hello(self._since)
+            told = await self._hello(self._since) if waited else None
             subscribed = await fanout.subscribe(self._since)
         except (WebSocketClosedError, asyncio.CancelledError):
             return
         try:
             if waited:
-                await self.write_message(wire.broker_frame(fanout.decoder.stats))
+                if told != wire.broker_state(fanout.decoder.stats):
+                    await self.write_message(wire.broker_frame(fanout.decoder.stats))
             else:
                 await self.service.history.refresh()  # another server of the owner marked
                 await self._hello(self._since or subscribed.until)
@@ -94,11 +94,13 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         finally:
             fanout.unsubscribe(subscribed.sub)
 
-    async def _hello(self, cursor: Cursor | None) -> None:
+    async def _hello(self, cursor: Cursor | None) -> wire.Json:
+        """Say hello; return the broker state it told."""
+        broker = wire.broker_state(self.service.fanout.decoder.stats)
         await self.write_message(wire.hello(
             cursor, self.service.owner.name, self.service.poll_interval,
-            self.service.history.unread_now(),
-            wire.broker_state(self.service.fanout.decoder.stats)))
+            self.service.history.unread_now(), broker))
+        return broker
 
     async def _send_live(self, sub: Subscription) -> None:
         while queued := await sub.next():
