@@ -33,7 +33,9 @@ from .ratelimit import RateLimiter
 from .service import NotifyService, Retention
 from .terminals import Terminals
 
-BLOCK_MS = 5000
+BLOCK_MS = 2000
+"""How long one XREAD waits for entries. Each read also reads the streams' epoch, so this
+bounds how long tabs go untold that Redis lost its data (a FLUSHALL wakes no reader)."""
 MEMORY_BLOCK_MS = 500
 """The embedded broker wakes a blocked read at once too, but fakeredis lets a reader be
 cancelled only when its block ends once a script has written (the publisher's): a short block
