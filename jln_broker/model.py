@@ -57,6 +57,9 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+MAX_TIME_MS = 2**63 - 1
+"""The latest ``expiresAt``/``notBefore``: what a signed 64-bit integer holds, which every
+msgpack reader takes. Earlier than 1970 counts as 1970 (0)."""
 
 
 @dataclass(frozen=True)
@@ -285,7 +288,13 @@ class _Checker:
         return value
 
     def timestamp(self, name: str, value: Any) -> int | None:
-        return None if value is None else parse_time(name, value)
+        if value is None:
+            return None
+        ms = parse_time(name, value)
+        if ms > MAX_TIME_MS:
+            raise ValidationError(name, f"must be at most {MAX_TIME_MS} milliseconds since the "
+                                        f"epoch, not {ms}")
+        return max(ms, 0)  # before 1970 is as long past as 1970, and the flat form has no "-"
 
     def data(self, name: str, value: Any) -> dict[str, Any]:
         if value is None:
@@ -394,7 +403,7 @@ def parse_time(name: str, value: Any) -> int:
         if when is not None and when.tzinfo is not None:
             return int(when.timestamp() * 1000)
     raise ValidationError(name, "must be milliseconds since the epoch or an ISO 8601 time "
-                                f"with a time zone, not {value!r}")
+                                f"with a time zone, not {value!r:.80}")
 
 
 def _kind(value: Any) -> str:
