@@ -153,10 +153,11 @@ def _from_flat(flat: dict[str, str]) -> dict[str, Any]:
 
 def _digits(name: str, value: str) -> int:
     # ASCII digits only (int() refuses "²", which isdigit() accepts), and no more than fit in
-    # a 64-bit number (int() refuses over 4300 digits).
+    # a 64-bit number (int() refuses over 4300 digits). int() of the stripped text: strip()
+    # also takes away "\x1c"-"\x1f", which int() refuses around digits.
     if not _DIGITS.fullmatch(value.strip()):
         raise ValidationError(name, f"must be digits (milliseconds) or false, not {value[:40]!r}")
-    return int(value)
+    return int(value.strip())
 
 
 def _flag(name: str, value: str) -> bool:
