@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import msgpack
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from jln_broker import model
@@ -172,6 +172,8 @@ def test_any_input_is_a_notification_both_forms_carry_or_an_error_naming_a_field
                        st.binary(max_size=40) | texts.map(lambda t: t.encode("utf-8",
                                                                              "surrogatepass")),
                        max_size=6))
+@example({"expiresAt": b"203\x1c"}).via("found by fuzz/entries.py: int() and strip() disagree")
+@example({"autoClose": b"\x1f5"}).via("the same, in the other field read as digits")
 def test_any_flat_entry_decodes_or_names_a_field(fields: dict[str, bytes]) -> None:
     """What a careless ``XADD`` can leave in a stream: bytes of any kind under any name."""
     entry = {k.encode("utf-8", "surrogatepass"): v for k, v in fields.items()}
