@@ -23,6 +23,7 @@ import { Presenter } from './presenter';
 import { NotificationSender } from './sender';
 import { SEND_ARGS_SCHEMA, sendCommand } from './sendcommand';
 import { DesktopNotifier } from './desktop';
+import { GapNotice } from './gapnotice';
 import { MuteRules } from './mute';
 import { PinBanner } from './pins/banner';
 import { PinsModel } from './pins/model';
@@ -148,6 +149,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
         console.warn('JLN: cannot load the pinned notifications', reason);
       });
       panel.refresh(); // What changed while the socket was down.
+    });
+    const gapNotice = new GapNotice({ manager: Notification.manager, trans });
+    connection.gapped.connect(() => {
+      gapNotice.show();
+      unread.refresh();
+      panel.refresh(); // Some of what it lists may be gone.
     });
 
     app.shell.add(panel, 'right', { rank: 900 });

@@ -191,9 +191,10 @@ export interface IHelloFrame {
    */
   readonly version: number;
   /**
-   * The server's cursor at connection time.
+   * The server's cursor at connection time; `null` while the server has not
+   * read the broker yet (a notifications frame brings one later).
    */
-  readonly cursor: string;
+  readonly cursor: string | null;
   /**
    * The server clock, in milliseconds.
    */
@@ -210,6 +211,65 @@ export interface IHelloFrame {
    * How many notifications of the inbox are unread (`0` from old servers).
    */
   readonly unread: number;
+  /**
+   * Whether the server can read the broker (reachable from old servers).
+   */
+  readonly broker: IBrokerState;
+}
+
+/**
+ * Whether the server can read the notification broker, and if not, why.
+ */
+export interface IBrokerState {
+  /**
+   * Whether it can.
+   */
+  readonly reachable: boolean;
+  /**
+   * Why not, `null` when reachable.
+   */
+  readonly reason: string | null;
+}
+
+/**
+ * The server lost or regained the broker.
+ */
+export interface IBrokerFrame extends IBrokerState {
+  /**
+   * The frame type.
+   */
+  readonly type: 'broker';
+}
+
+/**
+ * Per stream, notifications after the client's cursor that are no longer
+ * held (trimmed, deleted, or of an earlier epoch of the streams).
+ */
+export type Gaps = {
+  readonly [stream: string]: {
+    /**
+     * The position the client resumed after.
+     */
+    readonly after: string;
+    /**
+     * The oldest entry still held, `null` when none is.
+     */
+    readonly resumedAt: string | null;
+  };
+};
+
+/**
+ * Sent before a replay that cannot be whole.
+ */
+export interface IGapFrame {
+  /**
+   * The frame type.
+   */
+  readonly type: 'gap';
+  /**
+   * What was lost, per stream.
+   */
+  readonly streams: Gaps;
 }
 
 /**
@@ -273,7 +333,8 @@ export interface IStateFrame {
 /**
  * A frame the server sends over the WebSocket.
  */
-export type ServerFrame = IHelloFrame | INotificationsFrame | IStateFrame;
+export type ServerFrame =
+  IHelloFrame | INotificationsFrame | IStateFrame | IBrokerFrame | IGapFrame;
 
 /**
  * The version of the wire shapes this client reads (`WIRE_VERSION` of the
@@ -305,6 +366,10 @@ export interface IPollResponse {
    * Whether more notifications wait after this page.
    */
   readonly more: boolean;
+  /**
+   * What after `since` is no longer held, per stream (empty when whole).
+   */
+  readonly gap: Gaps;
 }
 
 /**
@@ -469,6 +534,12 @@ export function parseFrame(text: string): ServerFrame | null {
       return parseNotificationsFrame(value);
     case 'state':
       return parseStateFrame(value);
+    case 'broker':
+      return typeof value.reachable === 'boolean'
+        ? { type: 'broker', ...parseBrokerState(value) }
+        : null;
+    case 'gap':
+      return { type: 'gap', streams: parseGaps(value.streams) };
     default:
       return null;
   }
@@ -491,7 +562,8 @@ export function parsePollResponse(value: unknown): IPollResponse | null {
     cursor: value.cursor,
     serverTime: value.serverTime,
     pollInterval: isFiniteNumber(value.pollInterval) ? value.pollInterval : 0,
-    more: value.more === true
+    more: value.more === true,
+    gap: parseGaps(value.gap)
   };
 }
 
@@ -715,7 +787,10 @@ function parseActions(values: ReadonlyArray<unknown>): INotificationAction[] {
 type JsonObject = { readonly [key: string]: unknown };
 
 function parseHello(value: JsonObject): IHelloFrame | null {
-  if (typeof value.cursor !== 'string' || !isFiniteNumber(value.serverTime)) {
+  if (
+    (typeof value.cursor !== 'string' && value.cursor !== null) ||
+    !isFiniteNumber(value.serverTime)
+  ) {
     return null;
   }
   return {
@@ -725,8 +800,34 @@ function parseHello(value: JsonObject): IHelloFrame | null {
     serverTime: value.serverTime,
     pollInterval: isFiniteNumber(value.pollInterval) ? value.pollInterval : 0,
     user: typeof value.user === 'string' ? value.user : '',
-    unread: isCount(value.unread) ? value.unread : 0
+    unread: isCount(value.unread) ? value.unread : 0,
+    broker: isObject(value.broker)
+      ? parseBrokerState(value.broker)
+      : { reachable: true, reason: null }
   };
+}
+
+function parseBrokerState(value: JsonObject): IBrokerState {
+  const reachable = value.reachable !== false;
+  return {
+    reachable,
+    reason: reachable || typeof value.reason !== 'string' ? null : value.reason
+  };
+}
+
+function parseGaps(value: unknown): Gaps {
+  const gaps: { [stream: string]: Gaps[string] } = {};
+  if (isObject(value)) {
+    for (const [stream, gap] of Object.entries(value)) {
+      if (isObject(gap) && typeof gap.after === 'string') {
+        gaps[stream] = {
+          after: gap.after,
+          resumedAt: typeof gap.resumedAt === 'string' ? gap.resumedAt : null
+        };
+      }
+    }
+  }
+  return gaps;
 }
 
 function parseNotificationsFrame(

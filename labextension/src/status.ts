@@ -123,6 +123,8 @@ export namespace ConnectionStatus {
         return trans.__('Notifications: connecting');
       case 'live':
         return trans.__('Notifications: live');
+      case 'offline-broker':
+        return trans.__('Notifications: broker offline');
       case 'polling':
         return trans.__('Notifications: polling');
       case 'offline':

@@ -564,6 +564,61 @@ describe('ConnectionManager', () => {
     manager.dispose();
   });
 
+  it('is live without the broker while the server cannot read it, and live again once it can', () => {
+    const { manager, received, states } = makeManager();
+    manager.start();
+    const socket = FakeWebSocket.last;
+    socket.hello({
+      cursor: null,
+      broker: { reachable: false, reason: 'Error 111 connecting to redis' }
+    });
+    expect(manager.state.state).toBe('offline-broker');
+    expect(manager.state.reason).toContain('Error 111 connecting to redis');
+    expect(manager.store.cursor).toBeNull();
+    expect(manager.poller.isRunning).toBe(false); // the socket is up: no polling
+
+    socket.send({ type: 'broker', reachable: true, reason: null });
+    socket.notifications([], 'first');
+    socket.notifications([note('1')], 'c1');
+    expect(manager.store.cursor).toBe('c1');
+    expect(ids(received)).toEqual([['1']]);
+    socket.send({ type: 'broker', reachable: false, reason: 'gone again' });
+    expect(states).toEqual([
+      'connecting',
+      'offline-broker',
+      'live',
+      'offline-broker'
+    ]);
+    manager.dispose();
+  });
+
+  it('tells of gaps in a replay and in a poll answer, and takes what follows', async () => {
+    const storage = new MemoryStorage();
+    const poll = new FakePollServer();
+    const { manager, received } = makeManager({ storage, poll });
+    const gaps: object[] = [];
+    manager.gapped.connect((_, streams) => {
+      gaps.push(streams);
+    });
+    manager.start();
+    const socket = FakeWebSocket.last;
+    socket.hello({ cursor: 'c0' });
+    const lost = { 'jln:broadcast': { after: '1-0', resumedAt: '5-0' } };
+    socket.send({ type: 'gap', streams: lost });
+    socket.notifications([note('5-0')], 'c5');
+    expect(gaps).toEqual([lost]);
+    expect(ids(received)).toEqual([['5-0']]);
+
+    poll.answers.push(page([note('9-0')], 'p9', false, lost));
+    socket.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(1000);
+    FakeWebSocket.last.serverClose(1006);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(gaps).toEqual([lost, lost]);
+    expect(ids(received)).toEqual([['5-0'], ['9-0']]);
+    manager.dispose();
+  });
+
   it('stays live through unknown and malformed frames', () => {
     jest.spyOn(console, 'warn').mockImplementation(() => undefined);
     const { manager, received } = makeManager();

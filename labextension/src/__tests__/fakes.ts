@@ -4,7 +4,7 @@ import type { ReadonlyJSONObject } from '@lumino/coreutils';
 import { Signal } from '@lumino/signaling';
 
 import { CursorStore, FallbackPoller, SocketAttempt } from '../connection';
-import { IDeliveredNotification, IPollResponse } from '../model';
+import { Gaps, IDeliveredNotification, IPollResponse } from '../model';
 import { Presenter } from '../presenter';
 
 /**
@@ -69,11 +69,12 @@ export class FakeWebSocket implements SocketAttempt.IWebSocket {
   hello(
     overrides: Partial<{
       version: number;
-      cursor: string;
+      cursor: string | null;
       serverTime: number;
       pollInterval: number;
       user: string;
       unread: number;
+      broker: { reachable: boolean; reason: string | null };
     }> = {}
   ): void {
     this.send({
@@ -84,6 +85,7 @@ export class FakeWebSocket implements SocketAttempt.IWebSocket {
       pollInterval: 30,
       user: 'alice',
       unread: 0,
+      broker: { reachable: true, reason: null },
       ...overrides
     });
   }
@@ -163,14 +165,16 @@ export class FakePollServer {
 export function page(
   notifications: IDeliveredNotification[],
   cursor: string,
-  more = false
+  more = false,
+  gap: Gaps = {}
 ): IPollResponse {
   return {
     notifications,
     cursor,
     serverTime: Date.now(),
     pollInterval: 30,
-    more
+    more,
+    gap
   };
 }
 

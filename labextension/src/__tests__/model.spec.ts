@@ -57,7 +57,42 @@ describe('parseFrame', () => {
       serverTime: 5,
       pollInterval: 30,
       user: 'u',
-      unread: 4
+      unread: 4,
+      broker: { reachable: true, reason: null }
+    });
+  });
+
+  it('reads a hello without a cursor from a server that cannot read the broker yet', () => {
+    expect(
+      parseFrame(
+        '{"type":"hello","version":1,"cursor":null,"serverTime":5,"pollInterval":30,' +
+          '"user":"u","unread":0,"broker":{"reachable":false,"reason":"refused"}}'
+      )
+    ).toMatchObject({
+      cursor: null,
+      broker: { reachable: false, reason: 'refused' }
+    });
+  });
+
+  it('reads broker and gap frames, dropping malformed gaps', () => {
+    expect(
+      parseFrame('{"type":"broker","reachable":false,"reason":"down"}')
+    ).toEqual({ type: 'broker', reachable: false, reason: 'down' });
+    expect(
+      parseFrame('{"type":"broker","reachable":true,"reason":"stale"}')
+    ).toEqual({ type: 'broker', reachable: true, reason: null });
+    expect(parseFrame('{"type":"broker"}')).toBeNull();
+    expect(
+      parseFrame(
+        '{"type":"gap","streams":{"jln:broadcast":{"after":"1-0","resumedAt":"5-0"},' +
+          '"jln:user:u":{"after":"2-0","resumedAt":null},"bad":{"resumedAt":"1-0"}}}'
+      )
+    ).toEqual({
+      type: 'gap',
+      streams: {
+        'jln:broadcast': { after: '1-0', resumedAt: '5-0' },
+        'jln:user:u': { after: '2-0', resumedAt: null }
+      }
     });
   });
 
@@ -73,7 +108,8 @@ describe('parseFrame', () => {
       serverTime: 5,
       pollInterval: 30,
       user: 'u',
-      unread: 0
+      unread: 0,
+      broker: { reachable: true, reason: null }
     });
   });
 
@@ -343,14 +379,16 @@ describe('parsePollResponse', () => {
         cursor: 'c',
         serverTime: 1,
         pollInterval: 60,
-        more: true
+        more: true,
+        gap: { 'jln:broadcast': { after: '1-0', resumedAt: '3-0' } }
       })
     ).toEqual({
       notifications: [],
       cursor: 'c',
       serverTime: 1,
       pollInterval: 60,
-      more: true
+      more: true,
+      gap: { 'jln:broadcast': { after: '1-0', resumedAt: '3-0' } }
     });
     expect(parsePollResponse({ cursor: 'c' })).toBeNull();
   });
@@ -374,7 +412,8 @@ describe('parsePollResponse', () => {
       cursor: 'live',
       serverTime: 10,
       pollInterval: 30,
-      more: false
+      more: false,
+      gap: {}
     });
   });
 });

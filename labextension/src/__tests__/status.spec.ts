@@ -65,6 +65,28 @@ describe('ConnectionStatus', () => {
     connection.dispose();
   });
 
+  it('says the broker is offline, and why, while the server cannot read it', () => {
+    const { connection, item } = setup();
+    connection.start();
+    FakeWebSocket.last.hello({
+      user: 'alice',
+      cursor: null,
+      broker: {
+        reachable: false,
+        reason: 'Error 111 connecting to 127.0.0.1:6380'
+      }
+    });
+    expect(item.node.dataset.jlnState).toBe('offline-broker');
+    expect(item.node.textContent).toBe('Notifications: broker offline');
+    expect(item.node.title).toContain(
+      'the server cannot reach the notification broker: Error 111 connecting to 127.0.0.1:6380'
+    );
+    FakeWebSocket.last.send({ type: 'broker', reachable: true, reason: null });
+    expect(item.node.textContent).toBe('Notifications: live');
+    item.dispose();
+    connection.dispose();
+  });
+
   it('opens the inbox on click and on Enter', () => {
     const { connection, item, executed } = setup();
     item.node.click();

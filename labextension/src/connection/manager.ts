@@ -4,6 +4,8 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { ServerClock } from '../clock';
 import {
+  Gaps,
+  IBrokerState,
   IDeliveredNotification,
   IHelloFrame,
   IStateFrame,
@@ -77,6 +79,15 @@ export class ConnectionManager implements IDisposable {
    */
   get inboxStateChanged(): ISignal<this, IStateFrame> {
     return this._inboxStateChanged;
+  }
+
+  /**
+   * Emitted when the server says some notifications after our cursor are no
+   * longer held (trimmed, deleted, or Redis lost them), on the socket or in a
+   * poll answer; what is still held follows as usual.
+   */
+  get gapped(): ISignal<this, Gaps> {
+    return this._gapped;
   }
 
   /**
@@ -221,6 +232,26 @@ export class ConnectionManager implements IDisposable {
       case 'state':
         this._inboxStateChanged.emit(frame);
         break;
+      case 'broker':
+        this._setLive(frame);
+        break;
+      case 'gap':
+        this._gapped.emit(frame.streams);
+        break;
+    }
+  }
+
+  /**
+   * Live, or live but without the broker: nothing can arrive until the
+   * server reads it again.
+   */
+  private _setLive(broker: IBrokerState): void {
+    if (broker.reachable) {
+      this._state.live(this._user ? `connected as ${this._user}` : 'connected');
+    } else {
+      this._state.brokerLost(
+        `the server cannot reach the notification broker: ${broker.reason ?? 'unknown'}`
+      );
     }
   }
 
@@ -240,11 +271,11 @@ export class ConnectionManager implements IDisposable {
         return;
       }
     }
-    if (this._store.cursor === null) {
+    if (this._store.cursor === null && hello.cursor !== null) {
       this._store.setCursor(hello.cursor);
     }
     this._poller.stop();
-    this._state.live(this._user ? `connected as ${this._user}` : 'connected');
+    this._setLive(hello.broker);
     this._schedule.live();
     this._connected.emit(hello);
   }
@@ -299,6 +330,9 @@ export class ConnectionManager implements IDisposable {
     } else {
       this._ingest(answer.notifications, answer.cursor, answer.serverTime);
     }
+    if (Object.keys(answer.gap).length > 0) {
+      this._gapped.emit(answer.gap);
+    }
     this._state.polled(`live connection down: ${this._downReason}`);
   }
 
@@ -347,6 +381,7 @@ export class ConnectionManager implements IDisposable {
   private _attempt: SocketAttempt | null = null;
   private _clock = new ServerClock();
   private _connected = new Signal<this, IHelloFrame>(this);
+  private _gapped = new Signal<this, Gaps>(this);
   private _disposed = false;
   private _downReason = 'not connected yet';
   private _helloTimeoutMs: number;

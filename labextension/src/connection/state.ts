@@ -4,8 +4,10 @@ import { ISignal, Signal } from '@lumino/signaling';
  * The state of the connection as the user sees it, and why.
  *
  * `connecting` while a socket is being opened or a retry is on its way;
- * `live` once the server said hello; `polling` while the fallback answers in
- * its place; `offline` when the fallback fails too. The events below are the
+ * `live` once the server said hello; `offline-broker` while the socket is up
+ * but the server cannot read the notification broker (Redis down): nothing
+ * can arrive until it can; `polling` while the fallback answers in its place;
+ * `offline` when the fallback fails too. The events below are the
  * only ways between them; a change of state or of reason is announced once.
  */
 export class ConnectionState {
@@ -38,7 +40,8 @@ export class ConnectionState {
    * Whether the server has said hello on the socket in use.
    */
   get isLive(): boolean {
-    return this._current.state === 'live';
+    const { state } = this._current;
+    return state === 'live' || state === 'offline-broker';
   }
 
   /**
@@ -61,10 +64,17 @@ export class ConnectionState {
   }
 
   /**
-   * The server said hello.
+   * The server said hello, or regained the broker.
    */
   live(reason: string): void {
     this._set('live', reason);
+  }
+
+  /**
+   * The server, connected, cannot read the broker.
+   */
+  brokerLost(reason: string): void {
+    this._set('offline-broker', reason);
   }
 
   /**
@@ -116,7 +126,8 @@ export namespace ConnectionState {
   /**
    * The names of the states.
    */
-  export type Name = 'connecting' | 'live' | 'polling' | 'offline';
+  export type Name =
+    'connecting' | 'live' | 'offline-broker' | 'polling' | 'offline';
 
   /**
    * A state, when it began and why.
