@@ -31,14 +31,19 @@ class StreamsReset(Exception):
         self.why = why
 
 
-async def ensure_epoch(client: redis.asyncio.Redis, key: str) -> str:
+async def ensure_epoch(client: redis.asyncio.Redis, key: str) -> str | None:
     """The streams' epoch, written first if absent (whoever writes first wins: every server
-    of one Redis agrees)."""
+    of one Redis agrees). None when it is absent and these credentials may not write it (an
+    ACL granting it read-only): the streams are then read without an epoch."""
+    if (epoch := await client.get(key)) is not None:
+        return epoch_of(epoch)
     pipe = client.pipeline(transaction=False)
     pipe.set(key, secrets.token_urlsafe(12), nx=True)
     pipe.get(key)
-    _, epoch = await pipe.execute()
-    return _text(epoch)
+    _, epoch = await pipe.execute(raise_on_error=False)
+    if isinstance(epoch, Exception):
+        raise epoch
+    return epoch_of(epoch)
 
 
 def epoch_of(value: Any) -> str | None:

@@ -107,8 +107,11 @@ class History:
         if new_epoch:
             self.epoch = None
         loaded = await self.load(kept)
+        # A new epoch took the joined marks with it (or, the epoch key alone rewritten, the
+        # marks stand); a stream written again in this epoch restarts its mark.
         await self.state.join(self.client, {s: "0-0" for s in loaded.positions
-                                            if self.names.scope(s) != "user"}, restart=True)
+                                            if self.names.scope(s) != "user"},
+                              restart=not new_epoch)
         stale = {i for i in self.state.ids() if self.timeline.get(i) is None}
         await self.state.forget(self.client, stale)
         return loaded
@@ -116,6 +119,9 @@ class History:
     async def _load(self, streams: Sequence[str]) -> Cursor:
         if self.epoch is None:
             self.epoch = await ensure_epoch(self.client, self.names.epoch)
+            if self.epoch is None:
+                log.warning("%s is absent and may not be written: reading without an epoch, "
+                            "so a Redis that loses its data is not noticed", self.names.epoch)
         new = [s for s in streams if s not in self.streams]
         until = await current_cursor(self.client, new)
         now = now_ms()

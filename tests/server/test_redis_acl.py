@@ -113,6 +113,7 @@ def refused(action: Callable[[], Any]) -> str:
 
 async def test_alices_server_runs_on_her_credentials_and_redis_refuses_her_bobs(
         jupyter_process: Callable[..., Any], ws_connect: Any, acl_redis: AclRedis) -> None:
+    acl_redis.client("jln-admin").set("jln:epoch", "written-by-the-admin", nx=True)
     alice = await asyncio.to_thread(alice_server, jupyter_process, acl_redis)
     tab: Client = await ws_connect(alice)
     hello = await tab.hello()
@@ -141,6 +142,7 @@ async def test_alices_server_runs_on_her_credentials_and_redis_refuses_her_bobs(
     assert to_bob == 502 and "permissions" in refusal["error"], refusal
     assert admin.xlen("jln:user:bob") == 1  # nothing written for alice's request
     assert status["reader"]["connected"] and status["broker"]["reachable"], status
+    assert status["reader"]["epoch"] == "written-by-the-admin"
     server_denials = set(acl_redis.denials("alice"))
     assert server_denials <= {("key", "jln:broadcast"), ("key", "jln:group:ml"),
                               ("key", "jln:user:bob")}, server_denials
@@ -159,6 +161,7 @@ async def test_alices_server_runs_on_her_credentials_and_redis_refuses_her_bobs(
         "XTRIM broadcast": lambda: as_alice.xtrim("jln:broadcast", maxlen=0),
         "XRANGE a group not hers": lambda: as_alice.xrange("jln:group:ops"),
         "DEL her own stream": lambda: as_alice.delete("jln:user:alice"),
+        "SET the epoch": lambda: as_alice.set("jln:epoch", "mine"),
         "KEYS": lambda: as_alice.keys("*"),
     }
     refusals = {name: refused(probe) for name, probe in probes.items()}
