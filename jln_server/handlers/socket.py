@@ -7,7 +7,6 @@ came with, then live frames: batches of notifications, and state changes made in
 from __future__ import annotations
 
 import asyncio
-import socket
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized, ws_authenticated
@@ -27,10 +26,6 @@ from .base import AUTH_RESOURCE
 
 CLOSE_TOO_SLOW = 4008
 """Close code for a client whose send queue filled up: reconnect later with the cursor."""
-
-SEND_BUFFER_BYTES = 64 * 1024
-"""The kernel's send buffer of each socket (it doubles it): left to autotuning, a client that
-stops reading has it grow to 4 MiB, held for that client before its queue even starts to fill."""
 
 
 class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
@@ -58,9 +53,6 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
     def open(self, *args: Any, **kwargs: Any) -> None:
         super().open(*args, **kwargs)  # starts the heartbeat pings
         self.set_nodelay(True)  # small frames, now: Nagle would hold some back ~40 ms
-        assert self.ws_connection is not None and self.ws_connection.stream is not None
-        self.ws_connection.stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
-                                                    SEND_BUFFER_BYTES)
         self._task = asyncio.create_task(self._serve())
 
     def on_message(self, message: str | bytes) -> None:
