@@ -49,8 +49,9 @@ CHROMIUM_ARGS = [
 READY_TIMEOUT_MS = 60_000
 """The first load of a fresh profile fetches JupyterLab's scripts: allow for a slow machine."""
 STEP_TIMEOUT_MS = 15_000
-STATUS_LABELS = {state: f"Notifications: {state}"
-                 for state in ("connecting", "live", "polling", "offline")}
+STATUS_LABELS = {**{state: f"Notifications: {state}"
+                    for state in ("connecting", "live", "polling", "offline")},
+                 "offline-broker": "Notifications: broker offline"}
 """What ``status.ts`` shows in the status bar for each connection state."""
 
 QUIET_LAB_SETTINGS: dict[str, dict[str, Any]] = {
