@@ -59,8 +59,15 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         """Clients have nothing to say: the cursor travels in the URL, state goes by REST."""
 
     def on_close(self) -> None:
+        """Let go of the ping timer and the task: WebSocketMixin stops its timer only at the
+        next ping (30 s later), holding this closed handler until then, and both refer back
+        to it, so without this every connection waits for the cyclic collector."""
+        if self.ping_callback is not None:
+            self.ping_callback.stop()
+            self.ping_callback = None
         if self._task:
             self._task.cancel()
+            self._task = None
 
     async def _serve(self) -> None:
         """Hello, what the client missed, then live. While the streams cannot be read (Redis
