@@ -67,6 +67,10 @@ class JLN(ExtensionApp):
     send_queue_limit = Int(
         1000, help="""Frames waiting for one WebSocket client before it is cut off as too slow
         (it reconnects and resumes from its cursor).""").tag(config=True)
+    send_queue_bytes = Int(
+        256 * 1024, help="""Bytes of frames waiting for one WebSocket client before it is cut
+        off as too slow, whatever their number: what a client that stopped reading costs the
+        server is this, and the frame on its way (about as much again).""").tag(config=True)
     ingest_rate_limit = Float(
         20.0, help="""Notifications a second one client address may publish through the REST
         ingest, on average; 0 turns the limit off.""").tag(config=True)
@@ -175,6 +179,7 @@ class JLN(ExtensionApp):
         history = History(async_client(self.redis_url, socket_timeout=BLOCK_MS / 1000 + 10),
                           names, owner.name, Decoder(limits, keep_expired=True))
         fanout = Fanout(history, owner.streams(names), queue_limit=self.send_queue_limit,
+                        queue_bytes=self.send_queue_bytes,
                         block_ms=MEMORY_BLOCK_MS if kind(self.redis_url) == "memory"
                         else BLOCK_MS)
         publisher = AsyncPublisher(self.redis_url, prefix=self.prefix,

@@ -40,7 +40,10 @@ Queued = Piece | str
 
 
 class Subscription:
-    """One connection's bounded queue.
+    """One connection's bounded queue: at most ``limit`` frames and about ``limit_bytes`` of
+    them (one frame may always wait, however large, so a big replay page never cuts off a
+    client that keeps up). Past either, it has overflowed: the queue is let go at once, and
+    the connection closes.
 
     ``ahead`` holds the client's cursor while it is ahead of the reader on some stream (it came
     from a server further along): until the reader catches up, what it already saw is filtered
@@ -51,11 +54,16 @@ class Subscription:
     when the queue is taken.
     """
 
-    def __init__(self, limit: int, ahead: Cursor | None = None) -> None:
+    def __init__(self, limit: int, ahead: Cursor | None = None, *,
+                 limit_bytes: int = 2**62) -> None:
         self.limit = limit
+        self.limit_bytes = limit_bytes
         self.ahead = ahead
         self.overflowed = False
         self.closed = False
+        self.queued_bytes = 0
+        self.sending_bytes = 0
+        """The size of the frame being written to the client (set by the connection)."""
         self._queue: deque[Queued] = deque()
         self._latest: dict[KeyOf, tuple[int, int]] = {}  # key -> (place in queue, item)
         self._superseded: dict[int, set[int]] = {}  # place in queue -> items not to send
@@ -72,16 +80,31 @@ class Subscription:
             return
         if isinstance(queued, Piece):
             self._supersede(queued)
-        if len(self._queue) >= self.limit:
-            self.overflowed = True
-            self._gone.set()
+        size = _size(queued)
+        if self._queue and (len(self._queue) >= self.limit
+                            or self.queued_bytes + size > self.limit_bytes):
+            self._overflow()
         else:
             if isinstance(queued, Piece):
                 place = len(self._queue)
                 for index, key in queued.keyed:
                     self._latest[key] = (place, index)
             self._queue.append(queued)
+            self.queued_bytes += size
         self._wake.set()
+
+    @property
+    def held(self) -> int:
+        """Bytes held for this client: what waits, and the frame on its way."""
+        return self.queued_bytes + self.sending_bytes
+
+    def _overflow(self) -> None:
+        self.overflowed = True
+        self._queue.clear()  # a client cut off reconnects with its cursor: hold nothing
+        self._latest.clear()
+        self._superseded.clear()
+        self.queued_bytes = 0
+        self._gone.set()
 
     def _supersede(self, piece: Piece) -> None:
         """Mark the queued items ``piece`` supersedes, then drop the pieces at the tail left
@@ -96,6 +119,7 @@ class Subscription:
             if tail.count > len(self._superseded.get(place, ())):
                 break
             queue.pop()
+            self.queued_bytes -= tail.size
             self._superseded.pop(place, None)
 
     def close(self) -> None:
@@ -116,6 +140,7 @@ class Subscription:
             return []
         queued = list(self._queue)
         self._queue.clear()
+        self.queued_bytes = 0
         for place, dropped in self._superseded.items():
             piece = queued[place]
             assert isinstance(piece, Piece)
@@ -135,6 +160,10 @@ class Subscription:
         if not is_ahead(ahead, batch.cursor, batch.cursor.positions):  # the streams read here
             self.ahead = None  # the reader has caught up with this client
         return Piece.of(fresh, cursor)
+
+
+def _size(queued: Queued) -> int:
+    return queued.size if isinstance(queued, Piece) else len(queued)
 
 
 def is_ahead(cursor: Cursor, other: Cursor, streams: Iterable[str]) -> bool:
@@ -164,11 +193,12 @@ class Fanout:
     """
 
     def __init__(self, history: History, streams: Sequence[str], *, queue_limit: int = 1000,
-                 block_ms: int = 5000) -> None:
+                 queue_bytes: int = 256 * 1024, block_ms: int = 5000) -> None:
         self.history = history
         self.client = history.client
         self.decoder = history.decoder
         self.queue_limit = queue_limit
+        self.queue_bytes = queue_bytes
         self.block_ms = block_ms
         self.reader = StreamReader(self.client, streams, decoder=self.decoder,
                                    block_ms=block_ms)
@@ -247,7 +277,7 @@ class Fanout:
         until = self.cursor
         assert until is not None
         ahead = since if since and is_ahead(since, until, self.streams) else None
-        sub = Subscription(self.queue_limit, ahead)
+        sub = Subscription(self.queue_limit, ahead, limit_bytes=self.queue_bytes)
         self.subscriptions.add(sub)
         return Subscribed(sub, since, until, gaps)
 

@@ -132,6 +132,7 @@ class NotifyService:
 
     async def status(self) -> dict[str, Any]:
         stats = self.fanout.reader.stats
+        held = [sub.held for sub in self.fanout.subscriptions]
         return {
             "broker": {"url": redact(self.publisher.url), "reachable": stats.connected,
                        "lastError": stats.last_error},
@@ -139,7 +140,9 @@ class NotifyService:
                        "lagMs": await self._lag_ms(),
                        **stats.as_dict()},
             "clients": {"connected": len(self.fanout.subscriptions),
-                        "cutOffSlow": self.fanout.slow_clients},
+                        "cutOffSlow": self.fanout.slow_clients,
+                        "heldBytes": sum(held),
+                        "mostHeldBytes": max(held, default=0)},
             "ingest": {"accepted": self.counters.ingested, "rejected": self.counters.rejected},
             "user": self.owner.name,
             "groups": list(self.owner.groups),

@@ -67,6 +67,11 @@ class Piece:
         return len(self.parts)
 
     @cached_property
+    def size(self) -> int:
+        """About the bytes it takes in a frame (its items and cursor)."""
+        return sum(map(len, self.parts)) + len(self.parts) + len(self.cursor)
+
+    @cached_property
     def items_json(self) -> str:
         """The items as one JSON list body, joined once for every connection."""
         return ",".join(self.parts)

@@ -122,11 +122,14 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         """Send one frame, but stop waiting for it once the subscription overflows: a client
         that stopped reading leaves the write pending forever, and must still be cut off (the
         close frame queues behind it; tornado drops the connection if no answer comes)."""
+        sub.sending_bytes = len(text)
         sending = asyncio.ensure_future(self.write_message(text))
         gone = asyncio.ensure_future(sub.gone())
         try:
             await asyncio.wait({sending, gone}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            if sending.done():
+                sub.sending_bytes = 0
             gone.cancel()
             if not sending.done():  # it fails when the connection drops: expected, not logged
                 sending.add_done_callback(lambda done: done.cancelled() or done.exception())

@@ -179,3 +179,25 @@ def test_a_newer_update_queued_behind_a_state_frame_supersedes_the_older_one() -
     notifications, cursors = sent(queued)
     assert [n["message"] for n in notifications] == ["m2", "m3", "m4"]
     assert Cursor.decode(cursors[-1]).position(STREAM) == "4-0"
+
+
+def test_a_client_that_stops_reading_is_cut_off_at_its_byte_bound_and_holds_nothing_after(
+        ) -> None:
+    def piece(n: int, size: int) -> Piece:
+        delivered = Delivered(STREAM, f"{n}-0", Notification("x" * size))
+        return Piece.of([delivered], Cursor({STREAM: f"{n}-0"}))
+
+    sub = Subscription(1000, limit_bytes=10_000)
+    sub.put(piece(1, 50_000))  # larger than the bound, but alone: a big page is not slowness
+    assert not sub.overflowed and sub.held >= 50_000
+    first = asyncio.run(sub.next())
+    sub.sending_bytes = sum(p.size for p in first if isinstance(p, Piece))
+
+    for n in range(2, 100):
+        sub.put(piece(n, 1000))
+        if sub.overflowed:
+            break
+    fit = 10_000 // piece(2, 1000).size
+    assert sub.overflowed and n == 2 + fit  # as many as fit in 10,000 bytes, not one more
+    assert sub.queued_bytes == 0 and sub.held == sub.sending_bytes  # the queue was let go
+    assert asyncio.run(sub.next()) == []
