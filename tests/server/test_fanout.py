@@ -171,12 +171,11 @@ def test_a_newer_update_queued_behind_a_state_frame_supersedes_the_older_one() -
         return Piece.of([delivered], Cursor({STREAM: f"{n}-0"}))
 
     sub = Subscription(10)
-    for queued in (update(1), update(2, key=None), '{"type":"state"}', update(3),
-                   update(4, key="other")):
-        sub.put(queued)
+    for item in (update(1), update(2, key=None), '{"type":"state"}', update(3),
+                 update(4, key="other")):
+        sub.put(item)
 
-    queued = asyncio.run(sub.next())
-    notifications, cursors = sent(queued)
+    notifications, cursors = sent(asyncio.run(sub.next()))
     assert [n["message"] for n in notifications] == ["m2", "m3", "m4"]
     assert Cursor.decode(cursors[-1]).position(STREAM) == "4-0"
 
