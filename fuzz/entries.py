@@ -13,7 +13,7 @@ A longer run by hand, keeping what it learns in a corpus directory::
     mkdir -p /tmp/jln-corpus && python fuzz/entries.py /tmp/jln-corpus -max_total_time=600
 
 libFuzzer's options (``-help=1``) follow the script name; a crash leaves ``crash-<sha>`` with the
-input and exits non-zero.
+input and exits non-zero, and ``python fuzz/entries.py crash-<sha>`` runs that input again.
 """
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def check(data: bytes) -> None:
     """One input: decoded or refused with a field named; what decodes survives a rewrite."""
     try:
         note = decode_entry(entry(data))
-    except ValidationError as err:
-        assert err.field, err
+    except ValidationError as err:  # its field may be an unknown one's name, even ""
+        assert err.problem and str(err) == f"{err.field}: {err.problem}", err
         return
     try:
         packed = {name.encode(): value for name, value in encode_entry(note).items()}
@@ -85,7 +85,10 @@ TOKENS = (*NAMES, "true", "false", "null", "[", "{", "}", '":"', "https://", "no
 
 
 def with_seeds(argv: list[str], directory: Path) -> list[str]:
-    """The arguments, plus a corpus of valid entries and a dictionary unless given."""
+    """The arguments, plus a corpus of valid entries and a dictionary unless given; as they
+    are when they name input files to run again (a crash)."""
+    if any(Path(a).is_file() for a in argv[1:] if not a.startswith("-")):
+        return argv
     seeds = directory / "seeds"
     seeds.mkdir()
     for i, seed in enumerate(seed_corpus()):

@@ -33,6 +33,7 @@ _HTTP_URL = re.compile(r"[Hh][Tt][Tt][Pp][Ss]?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(
                        + _URL_TAIL + "*)?")
 _COMMAND_ID = re.compile(r"[A-Za-z0-9_.:/-]+")  # with fullmatch: "$" would allow a final "\n"
 _CELL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # nbformat 4.5's rule for a cell id
+_SURROGATE = re.compile(r"[\ud800-\udfff]")  # what JSON's "\ud800" escape can smuggle in
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 SOURCE_KINDS = ("notebook", "terminal")
 # Audience names become part of a Redis key: no whitespace, no control characters.
@@ -183,8 +184,9 @@ def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notific
     """Check every field of ``raw`` (wire names) and build the Notification."""
     unknown = set(raw) - _FIELDS
     if unknown:
-        raise ValidationError(sorted(unknown, key=str)[0],
-                              f"unknown field (known: {', '.join(sorted(_FIELDS))})")
+        name = sorted(unknown, key=str)[0]  # any text, even "": quoted in the problem
+        raise ValidationError(name, f"unknown field {name!r:.80} (known: "
+                                    f"{', '.join(sorted(_FIELDS))})")
     check = _Checker(limits)
     auto_close = raw.get("autoClose", 5000)
     require_ack = check.flag("requireAck", raw.get("requireAck"))
@@ -245,6 +247,8 @@ class _Checker:
             return None
         if not isinstance(value, str):
             raise ValidationError(name, f"must be text, not {_kind(value)}")
+        if _SURROGATE.search(value):
+            raise ValidationError(name, "holds a lone surrogate (U+D800-U+DFFF): not text")
         if required and not value.strip():
             raise ValidationError(name, "must not be empty")
         if len(value) > limit:
@@ -302,8 +306,9 @@ class _Checker:
         if not isinstance(value, dict):
             raise ValidationError(name, f"must be a JSON object, not {_kind(value)}")
         try:
-            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False).encode())
-        except (TypeError, ValueError, RecursionError) as err:
+            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False,
+                                  ensure_ascii=False).encode())
+        except (TypeError, ValueError, RecursionError) as err:  # a lone surrogate: ValueError
             raise ValidationError(name, f"must hold only JSON values ({err})") from None
         if size > self.limits.max_data_bytes:
             raise TooLarge(name, f"is {size} bytes as JSON; the limit is "

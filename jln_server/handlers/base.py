@@ -38,6 +38,7 @@ READY_TIMEOUT = 3.0
 
 _ALWAYS = frozenset({"token", "_xsrf"})  # what jupyter_server itself may put in a query
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
+_JSON_MEDIA = re.compile(r"application/([a-z0-9.+-]+\+)?json")
 _CACHE_BUSTER = re.compile(r"[0-9]+")
 """JupyterLab's ServerConnection appends ``?<timestamp>`` to every GET."""
 _STATUS: dict[type[Exception], int] = {TooLarge: 413, ValidationError: 400, NotFound: 404,
@@ -161,6 +162,15 @@ class BaseHandler(APIHandler):
             self.set_header("Allow", ", ".join(own))
 
     def json_body(self) -> dict[str, Any]:
+        """The request's JSON object, declared ``application/json``. A browser form can send
+        a body cross-site with the user's cookie and no preflight (``text/plain`` and the form
+        types), so those are refused; only a request with a token, which no form holds, may
+        leave the type out or send ``curl -d``'s form type."""
+        media = self.request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        curl = media in ("", "application/x-www-form-urlencoded") and self.token_authenticated
+        if not (_JSON_MEDIA.fullmatch(media) or curl):
+            raise Failure(415, f"Content-Type: must be application/json, not {media[:80]!r}",
+                          "Content-Type")
         limit = self.service.limits.max_message_chars * 4 + 65_536
         if len(self.request.body) > limit:
             raise Failure(413, f"body: is {len(self.request.body)} bytes; the limit is {limit}",

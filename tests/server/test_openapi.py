@@ -141,8 +141,8 @@ BIG = "1" * 5000
 
 
 def raw(text: str) -> dict[str, Any]:
-    """A request body sent as it is, not encoded as JSON by schemathesis."""
-    return {"body": text, "media_type": "text/plain"}
+    """A request body sent as it is, not encoded as JSON by schemathesis (bytes are not)."""
+    return {"body": text.encode(), "media_type": "application/json"}
 
 
 REFUSALS: list[tuple[str, str, dict[str, Any], int]] = [
