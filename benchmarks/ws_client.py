@@ -16,6 +16,7 @@ import asyncio
 import base64
 import hashlib
 import os
+import socket
 import struct
 import time
 from collections.abc import Callable
@@ -76,6 +77,14 @@ class Connection(asyncio.Protocol):
     def abort(self) -> None:
         """Drop the TCP connection at once."""
         if self._transport is not None:
+            self._transport.abort()
+
+    def reset(self) -> None:
+        """Drop the TCP connection with a reset (RST) instead of a FIN, as a peer that crashed
+        or a middlebox that gave up on it would."""
+        if self._transport is not None:
+            sock = self._transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self._transport.abort()
 
     def _read_handshake(self) -> bool:
