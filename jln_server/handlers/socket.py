@@ -20,9 +20,9 @@ from jln_broker.errors import ValidationError
 from jln_broker.protocol import Cursor
 
 from .. import wire
-from ..fanout import Queued, Subscription
 from ..identity import hub_user
 from ..service import NotifyService
+from ..subscription import Queued, Subscription
 from .base import AUTH_RESOURCE
 
 CLOSE_TOO_SLOW = 4008

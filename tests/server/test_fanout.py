@@ -16,8 +16,9 @@ from jln_broker.history import History
 from jln_broker.model import Notification
 from jln_broker.protocol import Cursor, Delivered, StreamNames, entry_id_key
 from jln_broker.reader import Batch, Decoder, StreamReader
-from jln_server.fanout import Fanout, Queued, Subscription
+from jln_server.fanout import Fanout
 from jln_server.handlers.socket import _frames
+from jln_server.subscription import Queued, Subscription
 from jln_server.wire import Piece
 
 STREAM = "jln:broadcast"
