@@ -63,17 +63,26 @@ async def test_a_cursor_behind_what_retention_trimmed_gets_a_gap_then_the_rest(
     assert (await poll(jp_fetch, fresh_cursor))["gap"] == {}
 
 
+async def seen_then_stopped(server: Any, ws_connect: Any, redis_server: Any,
+                            *batches: tuple[int, str]) -> tuple[list[str], str]:
+    """Publish each batch (count, prefix) while a tab of ``server`` reads it, then stop the
+    server: the ids published, and the tab's last cursor."""
+    tab = await ws_connect(server)
+    await tab.hello()
+    ids: list[str] = []
+    for count, prefix in batches:
+        ids += await publish(redis_server, count, prefix)
+        _, cursor, _ = await tab.notifications(count)
+    tab.close()
+    server.stop()
+    return ids, cursor
+
+
 @pytest.mark.asyncio
 async def test_a_gap_trimmed_while_the_server_was_down_is_found_at_start(
         jupyter_process: Any, ws_connect: Any, redis_url: str, redis_server: Any) -> None:
     server = jupyter_process(redis_url)
-    tab = await ws_connect(server)
-    await tab.hello()
-    ids = await publish(redis_server, 3, "old")
-    _, seen_two, _ = await tab.notifications(3)
-    tab.close()
-    server.stop()
-    first_cursor = seen_two
+    ids, first_cursor = await seen_then_stopped(server, ws_connect, redis_server, (3, "old"))
 
     more = await publish(redis_server, 4, "new")
     redis_server.cli("XTRIM", BROADCAST, "MAXLEN", "2")  # old0..2 and new0..1 gone
@@ -100,14 +109,7 @@ async def test_a_cursor_at_the_last_entry_kept_has_no_gap_after_a_restart(
         jupyter_process: Any, ws_connect: Any, redis_url: str, redis_server: Any) -> None:
     """Nothing after the cursor was trimmed: the replay is whole and says nothing of a gap."""
     server = jupyter_process(redis_url)
-    tab = await ws_connect(server)
-    await tab.hello()
-    await publish(redis_server, 2, "a")
-    await tab.notifications(2)
-    await publish(redis_server, 3, "b")
-    _, cursor, _ = await tab.notifications(3)
-    tab.close()
-    server.stop()
+    _, cursor = await seen_then_stopped(server, ws_connect, redis_server, (2, "a"), (3, "b"))
     later = await publish(redis_server, 1, "c")
     redis_server.cli("XTRIM", BROADCAST, "MAXLEN", "4")  # a0, a1 gone: before the cursor
     server.start()

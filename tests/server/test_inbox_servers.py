@@ -26,10 +26,11 @@ OTHER_EXTENSIONS = ("jupyterlab", "jupyter_lsp", "notebook_shim", "jupyter_serve
 double a server's start and stop."""
 
 
-def server_of(jupyter_process: Callable[..., Any], redis_url: str, user: str) -> Any:
-    """``jupyter server --JLN.user=<user>`` on ``redis_url``, with JLN its only extension (in
-    its own config directory, which outranks the installed ones), started."""
-    process = jupyter_process(redis_url, f"--JLN.user={user}", start=False)
+def server_of(jupyter_process: Callable[..., Any], redis_url: str, user: str,
+              *args: str) -> Any:
+    """``jupyter server --JLN.user=<user> <args>`` on ``redis_url``, with JLN its only
+    extension (in its own config directory, which outranks the installed ones), started."""
+    process = jupyter_process(redis_url, f"--JLN.user={user}", *args, start=False)
     config = process.directory / "config"
     config.mkdir(parents=True, exist_ok=True)
     (config / "jupyter_server_config.json").write_text(json.dumps(

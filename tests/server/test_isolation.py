@@ -15,29 +15,16 @@ import pytest
 from .clients import Client, messages
 from .test_embedded_restart import call
 from .test_inbox import change, count, item_path, listed, page, send
-from .test_inbox_servers import OTHER_EXTENSIONS, until_in_inbox
+from .test_inbox_servers import server_of, until_in_inbox
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(150)]
-
-
-def server_for(jupyter_process: Callable[..., Any], redis_url: str, user: str,
-               *args: str) -> Any:
-    """``jupyter server --JLN.user=<user> <args>`` on ``redis_url``, JLN its only extension,
-    started."""
-    process = jupyter_process(redis_url, f"--JLN.user={user}", *args, start=False)
-    config = process.directory / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": dict.fromkeys(OTHER_EXTENSIONS, False)}}))
-    process.start()
-    return process
 
 
 async def test_what_is_for_alice_or_her_group_never_reaches_bob(
         jupyter_process: Callable[..., Any], ws_connect: Any, redis_url: str) -> None:
     alice, bob = await asyncio.gather(
-        asyncio.to_thread(server_for, jupyter_process, redis_url, "alice", "--JLN.groups=ml"),
-        asyncio.to_thread(server_for, jupyter_process, redis_url, "bob"))
+        asyncio.to_thread(server_of, jupyter_process, redis_url, "alice", "--JLN.groups=ml"),
+        asyncio.to_thread(server_of, jupyter_process, redis_url, "bob"))
     start = {name: (await page(server))["cursor"] for name, server in
              (("alice", alice), ("bob", bob))}
     alice_tab: Client = await ws_connect(alice)
@@ -92,8 +79,8 @@ async def test_what_is_for_alice_or_her_group_never_reaches_bob(
 async def test_a_guessed_id_in_bobs_cursor_or_receipts_reveals_nothing_of_alice(
         jupyter_process: Callable[..., Any], redis_url: str) -> None:
     alice, bob = await asyncio.gather(
-        asyncio.to_thread(server_for, jupyter_process, redis_url, "alice", "--JLN.groups=ml"),
-        asyncio.to_thread(server_for, jupyter_process, redis_url, "bob"))
+        asyncio.to_thread(server_of, jupyter_process, redis_url, "alice", "--JLN.groups=ml"),
+        asyncio.to_thread(server_of, jupyter_process, redis_url, "bob"))
     private = await send(alice, "Salary review", users=["alice"])
     await until_in_inbox(alice, private)
     await change(alice, {"ids": [private], "read": True})

@@ -24,8 +24,7 @@ import redis.exceptions
 from .clients import Client, free_port, messages
 from .test_embedded_restart import call
 from .test_inbox import change, send
-from .test_inbox_servers import until_in_inbox
-from .test_isolation import server_for
+from .test_inbox_servers import server_of, until_in_inbox
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(120)]
 
@@ -96,7 +95,7 @@ def acl_redis(tmp_path: Path) -> Iterator[AclRedis]:
 def alice_server(jupyter_process: Callable[..., Any], acl_redis: AclRedis) -> Any:
     """alice's server (group ml) on her Redis credentials, sweeping every second so the test
     sees what the sweep is refused."""
-    return server_for(jupyter_process, acl_redis.url("alice"), "alice", "--JLN.groups=ml",
+    return server_of(jupyter_process, acl_redis.url("alice"), "alice", "--JLN.groups=ml",
                       "--JLN.retention_sweep_interval=1")
 
 
