@@ -54,8 +54,8 @@ FORMS = ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data
 
 
 def form_body(kind: str) -> bytes:
-    """A body a form of that type sends, its one field spelling our JSON (the classic trick:
-    ``name='{"message": "csrf", "x": "'`` and ``value='"}'``)."""
+    """A body a form of that type can send, holding a valid notification: the attacker's best
+    case (a ``text/plain`` form spells JSON with its field's name and value)."""
     if kind.startswith("multipart/"):
         return (b'--x\r\nContent-Disposition: form-data; name="j"\r\n\r\n'
                 + note(message="csrf") + b"\r\n--x--\r\n")
