@@ -55,6 +55,7 @@ async def test_redis_losing_everything_is_told_within_5_s_and_read_anew(
         redis_server.restart()  # its AOF holds the FLUSHALL: back with nothing
     gap, took = await told_of_gap(tab)
 
+    print(f"\n{how}: a connected tab told in {took:.2f} s")
     assert took < TOLD_WITHIN
     assert gap["streams"] == {BROADCAST: {"after": before[-1], "resumedAt": None}}
     if how == "restarted empty":
@@ -92,6 +93,7 @@ async def test_a_stream_written_again_with_older_ids_is_read_again(
     redis_server.cli("DEL", BROADCAST)
     redis_server.cli("XADD", BROADCAST, "1000-1", "message", "written again")
     gap, took = await told_of_gap(tab)
+    print(f"\nstream written again with older ids: a connected tab told in {took:.2f} s")
 
     assert took < TOLD_WITHIN
     assert gap["streams"] == {BROADCAST: {"after": last, "resumedAt": "1000-1"}}
