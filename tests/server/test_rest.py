@@ -121,7 +121,9 @@ async def test_status_reports_broker_reader_clients_and_counters(
     assert status["broker"]["url"].startswith("redis://127.0.0.1:")
     assert status["reader"]["streams"] == [BROADCAST, "jln:user:ada", "jln:group:ml"]
     assert status["reader"]["delivered"] == 1
-    assert status["clients"] == {"connected": 1, "cutOffSlow": 0}
+    assert status["clients"] == {"connected": 1, "cutOffSlow": 0, "heldBytes": 0,
+                                 "mostHeldBytes": 0}  # the tab read all it was sent
+    assert status["reader"]["epoch"] and status["reader"]["resets"] == 0
     assert status["ingest"] == {"accepted": 1, "rejected": 1}
     assert (status["user"], status["groups"], status["pollInterval"]) == ("ada", ["ml"], 12.5)
 
