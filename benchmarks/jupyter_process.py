@@ -145,9 +145,37 @@ class JupyterProcess:
                    PYTHONUNBUFFERED="1")
         return env
 
+    def kill(self) -> None:
+        """SIGKILL to the whole session, as a crash or the OOM killer would: no extension
+        stops and the kernel ends every connection."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(_STOP_TIMEOUT)
+
+    def start_again(self) -> None:
+        """Start it again on the same port with the same token and directories, as a
+        supervisor would after a crash (clients reconnect to the same URL); returns once
+        ``jln/api/status`` answers 200."""
+        self._launch()
+
+    def status_code(self) -> int | None:
+        """The HTTP status ``GET jln/api/status`` answers with now; None while nothing
+        answers."""
+        try:
+            with urllib.request.urlopen(self._status_request(), timeout=2) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as err:
+            return err.code
+        except OSError:
+            return None
+
     def _start(self) -> None:
-        assert self._dir is not None
         self.port = free_port()
+        self._launch()
+
+    def _launch(self) -> None:
+        assert self._dir is not None
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
                 self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -157,7 +185,7 @@ class JupyterProcess:
     def _wait_until_ready(self) -> None:
         """Poll ``GET jln/api/status`` until it answers 200."""
         assert self._process is not None
-        wait_until_ready(self._process, lambda: self._status_code() == 200,
+        wait_until_ready(self._process, lambda: self.status_code() == 200,
                          self.startup_timeout, "jupyter server", self._log_tail)
 
     def _proc_status(self, field: str) -> int:
@@ -169,15 +197,6 @@ class JupyterProcess:
     def _status_request(self) -> urllib.request.Request:
         return urllib.request.Request(self.url + "jln/api/status",
                                       headers={"Authorization": f"token {self.token}"})
-
-    def _status_code(self) -> int | None:
-        try:
-            with urllib.request.urlopen(self._status_request(), timeout=2) as response:
-                return int(response.status)
-        except urllib.error.HTTPError as err:
-            return err.code
-        except OSError:
-            return None
 
     def _stop(self) -> None:
         """SIGTERM (jupyter_server stops its extensions and closes its sockets), then SIGKILL

@@ -161,13 +161,14 @@ class Connection(asyncio.Protocol):
 
 
 async def connect(url: str, token: str, on_text: OnText, timeout: float = 10.0) -> Connection:
-    """Open ``ws://host:port/path`` with a Jupyter token; raises ``HandshakeFailed``,
+    """Open ``ws://host:port/path[?query]`` with a Jupyter token; raises ``HandshakeFailed``,
     ``OSError`` or ``TimeoutError``."""
     parts = urlsplit(url)
     if parts.scheme != "ws" or parts.hostname is None or parts.port is None:
         raise ValueError(f"need a ws://host:port/... URL, not {url!r}")
     key = base64.b64encode(os.urandom(16)).decode()
-    request = (f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    request = (f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
                f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                f"Sec-WebSocket-Version: 13\r\nAuthorization: token {token}\r\n\r\n").encode()
     loop = asyncio.get_running_loop()
