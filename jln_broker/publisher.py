@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ReadOnlyError
+from redis.exceptions import NoScriptError, ReadOnlyError
 
 from .backoff import REFUSED, RETRYABLE, Backoff
 from .connection import async_client, kind, sync_client
-from .errors import BrokerRefused, ValidationError
+from .errors import BrokerRefused, JLNError, ValidationError
 from .model import DEFAULT_LIMITS, Limits, Notification, validate
-from .protocol import PAYLOAD_FIELD, StreamNames, encode_entry
+from .protocol import StreamNames
 from .receipts import ReadWait, Receipts, read_receipts, read_receipts_sync
 from .refusals import refusal, worth_retrying
 
@@ -87,28 +87,42 @@ for i = 2, #KEYS do
                              ': nothing was written')
   end
 end
-local function quoted(text)
-  return '"' .. text:gsub('[%z\1-\31"\\]', function(c)
-    return string.format('\\u%04x', c:byte())
-  end) .. '"'
-end
-local payloads = tonumber(ARGV[3])
-local ids = {}
-for n = 1, payloads do ids[n] = {} end
+-- Each stream's part of an id, as a JSON string's start: quoted once, not once per entry.
+local heads = {}
 for i = 2, #KEYS do
-  local n = tonumber(ARGV[3 + payloads + i - 1])
-  local id = redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[2], '*', 'p', ARGV[3 + n])
-  table.insert(ids[n], quoted(KEYS[i] .. '/' .. id))
+  heads[i] = '"' .. KEYS[i]:gsub('[%z\1-\31"\\]', function(c)
+    return string.format('\\u%04x', c:byte())
+  end) .. '/'
 end
-for n = 1, payloads do ids[n] = '[' .. table.concat(ids[n], ',') .. ']' end
+local maxlen = ARGV[2]
+local ids, count = {}, 0
+for a = 3, #ARGV, 2 do
+  local payload, targets = ARGV[a], ARGV[a + 1]
+  local one = tonumber(targets)
+  count = count + 1
+  if one then
+    ids[count] = '[' .. heads[one] ..
+                 redis.call('XADD', KEYS[one], 'MAXLEN', '~', maxlen, '*', 'p', payload) .. '"]'
+  else
+    local mine = {}
+    for k in targets:gmatch('%d+') do
+      k = tonumber(k)
+      mine[#mine + 1] = heads[k] ..
+                        redis.call('XADD', KEYS[k], 'MAXLEN', '~', maxlen, '*', 'p', payload) .. '"'
+    end
+    ids[count] = '[' .. table.concat(mine, ',') .. ']'
+  end
+end
 done = '[' .. table.concat(ids, ',') .. ']'
 redis.call('SET', KEYS[1], done, 'PX', ARGV[1])
 return done
 """
-"""KEYS: the idempotency key, then one target stream per entry. ARGV: how long to remember the
-key (ms), MAXLEN, the number of payloads, the payloads, then each entry's payload number. The
-answer (and what the key remembers) is JSON, each notification's ids in order:
-``[["jln:user:ada/1700000000000-0", ...], ...]``.
+"""KEYS: the idempotency key, then each target stream once. ARGV: how long to remember the key
+(ms), MAXLEN, then per notification its payload and its streams' KEYS numbers (``"2"``, or
+``"2,3"``). The answer (and what the key remembers) is JSON, each notification's ids in order:
+``[["jln:user:ada/1700000000000-0", ...], ...]``. Entries are added notification by
+notification, so each stream holds them in the batch's order; the type and ACL checks and the
+quoting run once per stream, not once per entry.
 
 Before the first write the script asks the ACL (``redis.acl_check_cmd``, Redis 7) whether each
 write is allowed: Redis checks a script's commands one by one as it runs them, so a user allowed
@@ -143,13 +157,18 @@ class _Batch:
             key, ttl = f"auto:{uuid.uuid4().hex}", int((retry_for + 60) * 1000)
         else:
             key, ttl = idempotency_key, IDEMPOTENCY_TTL_MS
-        keys, which = [self.names.idempotency(key)], []
-        for number, notification in enumerate(self.notifications, 1):
-            for stream in self.names.targets(notification):
-                keys.append(stream)
-                which.append(number)
-        payloads = [encode_entry(n)[PAYLOAD_FIELD] for n in self.notifications]
-        return keys, [ttl, self.maxlen, len(payloads), *payloads, *which]
+        streams: dict[str, int] = {}  # stream -> its number in KEYS (1-based, after the key)
+        plans: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}  # audience -> numbers
+        args: list[Any] = [ttl, self.maxlen]
+        for notification in self.notifications:
+            audience = notification.users, notification.groups
+            plan = plans.get(audience)
+            if plan is None:
+                plan = plans[audience] = ",".join(
+                    str(streams.setdefault(s, len(streams) + 2))
+                    for s in self.names.targets(notification))
+            args += (notification.packed, plan)
+        return [self.names.idempotency(key), *streams], args
 
     def requests(self, idempotency_key: str | None) -> list[tuple[Notification, str]]:
         """Through a Jupyter server: each notification with the key of its request."""
@@ -307,6 +326,64 @@ class AsyncPublisher(_Options):
                 if isinstance(err, ReadOnlyError):
                     await self._redis.connection_pool.disconnect(inuse_connections=False)
                 await asyncio.sleep(delay)
+
+    async def publish_each(self, requests: Sequence[tuple[Sequence[Notification], str | None]]
+                           ) -> list[list[list[str]] | JLNError]:
+        """Several independent ``publish_many`` calls (notifications, idempotency key) in one
+        pipelined round trip to Redis: each all or nothing under its own key, each answered
+        with its ids or the error that refused it; one failing leaves the others be. A
+        connection failure retries what is unanswered (the keys make that safe)."""
+        if self._redis is None or self._script is None:
+            raise TypeError("publish_each writes to Redis, not through a Jupyter server")
+        answers: list[list[list[str]] | JLNError] = []
+        calls: dict[int, tuple[_Batch, list[str], list[Any], Backoff]] = {}
+        for n, (notifications, key) in enumerate(requests):
+            answers.append([])
+            try:
+                batch = self.batch(notifications)
+                keys, args = batch.script_call(checked_idempotency_key(key), self.retry_for)
+            except JLNError as err:
+                answers[n] = err
+                continue
+            calls[n] = batch, keys, args, Backoff(give_up_after=self.retry_for)
+        while calls:
+            replies = await self._evalsha_all([(keys, args) for _, keys, args, _ in
+                                               calls.values()])
+            delays = []
+            for n, reply in zip(list(calls), replies, strict=True):
+                batch, keys, _, backoff = calls[n]
+                try:
+                    if not isinstance(reply, BaseException):
+                        answers[n] = batch.ids(reply)
+                    elif not isinstance(reply, NoScriptError):  # loaded: at once, no backoff
+                        delays.append(_retry_delay(reply, backoff, keys))
+                        continue
+                    else:
+                        continue
+                except JLNError as err:  # refused, or out of time
+                    answers[n] = err
+                del calls[n]
+            if any(isinstance(r, ReadOnlyError) for r in replies):
+                await self._redis.connection_pool.disconnect(inuse_connections=False)
+            if calls and delays:
+                await asyncio.sleep(min(delays))
+        return answers
+
+    async def _evalsha_all(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
+        """The publish script once per call, pipelined (no MULTI: each call is atomic on its
+        own); each reply, or the error answering it. A script Redis does not know (restarted,
+        flushed) is loaded for the next try."""
+        assert self._redis is not None and self._script is not None
+        pipe = self._redis.pipeline(transaction=False)
+        for keys, args in calls:
+            pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        try:
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if any(isinstance(r, NoScriptError) for r in replies):
+                await self._redis.script_load(PUBLISH_LUA)
+        except RETRYABLE as err:
+            return [err] * len(calls)
+        return replies
 
     async def wait_read(self, ids: Sequence[str], timeout: float) -> dict[str, Receipts]:
         """Each id's receipts, once every target of every id has read it or ``timeout``

@@ -114,6 +114,24 @@ def test_publish_many_returns_ids_per_notification_in_order(broker_url: str) -> 
     assert ids[2] == ids_on(broker_url, "jln:group:ml")
 
 
+def test_a_batch_checks_each_stream_once_and_keeps_its_order_on_each(
+        redis_server: RedisServer, redis_url: str) -> None:
+    batch = [{"message": "1", "users": ["ada"]}, {"message": "2"},
+             {"message": "3", "users": ["ada"], "groups": ["ml"]},
+             {"message": "4", "users": ["ada"]}]
+
+    with Publisher(redis_url) as pub:
+        pub.publish("warm up the connection")
+        redis_server.cli("CONFIG", "RESETSTAT")
+        ids = pub.publish_many(batch)
+
+    calls = dict(re.findall(r"cmdstat_(\w+):calls=(\d+)", redis_server.cli("INFO", "commandstats")))
+    assert (calls.get("evalsha"), calls.get("type"), calls.get("xadd")) == ("1", "3", "5")
+    ada, ml = ids_on(redis_url, "jln:user:ada"), ids_on(redis_url, "jln:group:ml")
+    assert ids == [[ada[0]], ids_on(redis_url, "jln:broadcast")[1:], [ada[1], ml[0]], [ada[2]]]
+    assert [n.message for _, n in stored(redis_url, "jln:user:ada")] == ["1", "3", "4"]
+
+
 def test_prefix_names_other_streams(broker_url: str) -> None:
     with Publisher(broker_url, prefix="lab2") as pub:
         [published] = pub.publish("m")
