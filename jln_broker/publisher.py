@@ -353,13 +353,14 @@ class AsyncPublisher(_Options):
             for n, reply in zip(list(calls), replies, strict=True):
                 batch, keys, _, backoff = calls[n]
                 try:
-                    if not isinstance(reply, BaseException):
-                        answers[n] = batch.ids(reply)
-                    elif not isinstance(reply, NoScriptError):  # loaded: at once, no backoff
+                    if isinstance(reply, NoScriptError):  # loaded now: again at once
+                        backoff.next_delay(reply)
+                        delays.append(0.0)
+                        continue
+                    if isinstance(reply, BaseException):
                         delays.append(_retry_delay(reply, backoff, keys))
                         continue
-                    else:
-                        continue
+                    answers[n] = batch.ids(reply)
                 except JLNError as err:  # refused, or out of time
                     answers[n] = err
                 del calls[n]
