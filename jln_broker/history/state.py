@@ -20,6 +20,8 @@ from ..protocol import StreamNames, entry_id_key
 from .timeline import Entry
 
 PARTS = ("read", "saved", "dismissed")
+EDITS_KEPT = 64
+"""State changes remembered for ``InboxState.edited_since``; a view further behind rebuilds."""
 UNREAD = 0
 """The ``read`` value of a notification marked unread (it may lie before the user joined)."""
 
@@ -69,6 +71,28 @@ class InboxState:
         self.changes = 0
         """Counts reloads and changes, so views can cache on it."""
         self._version: int | None = None
+        self._edits: list[tuple[int, list[str]]] = []  # (changes after it, the ids it changed)
+        self._edits_from = 0  # ``changes`` when the edits began: before it, only a reload says
+
+    def edited_since(self, changes: int) -> list[str] | None:
+        """The ids whose marks changed since ``changes``, if every change since was one of
+        ours (``apply``) still remembered; None when something else changed (a reload, a join,
+        a forget), so a view must work everything out again."""
+        if changes < self._edits_from:
+            return None
+        return [i for after, ids in self._edits if after > changes for i in ids]
+
+    def _reloaded(self) -> None:
+        self.changes += 1
+        self._edits.clear()
+        self._edits_from = self.changes
+
+    def _edited(self, ids: list[str]) -> None:
+        self.changes += 1
+        self._edits.append((self.changes, ids))
+        if len(self._edits) > EDITS_KEPT:
+            del self._edits[:EDITS_KEPT // 2]
+            self._edits_from = self._edits[0][0] - 1
 
     def marks(self, entry: Entry) -> Marks:
         return Marks(self.is_read(entry), self.is_saved(entry), self.read_at(entry))
@@ -102,7 +126,7 @@ class InboxState:
         self.parts = {part: {_text(k): int(v) for k, v in found.items()}
                       for part, found in zip(PARTS, parts, strict=True)}
         self.joined = {_text(k): entry_id_key(_text(v)) for k, v in joined.items()}
-        self.changes += 1
+        self._reloaded()
 
     async def refresh(self, client: redis.asyncio.Redis) -> None:
         """Reload if another server of this user changed the state since."""
@@ -127,7 +151,7 @@ class InboxState:
         pipe.hgetall(self.joined_key)
         *_, joined = await pipe.execute()
         self.joined = {_text(k): entry_id_key(_text(v)) for k, v in joined.items()}
-        self.changes += 1
+        self._reloaded()
 
     async def apply(self, client: redis.asyncio.Redis, entries: Iterable[Entry], change: Change,
                     now: int, *, named: bool = True) -> list[str]:
@@ -153,7 +177,7 @@ class InboxState:
                     self.parts[part].pop(notification_id, None)
                 else:
                     self.parts[part][notification_id] = value
-        self.changes += 1
+        self._edited(changed)
         if self._version is not None and version != self._version + 1:
             await self.load(client)  # another server changed it meanwhile: take theirs too
         self._version = version
@@ -173,7 +197,7 @@ class InboxState:
                     del self.parts[part][notification_id]
         pipe.incr(self.version_key)
         *_, self._version = await pipe.execute()
-        self.changes += 1
+        self._reloaded()
 
     def ids(self) -> set[str]:
         """Every notification id some state is kept for."""

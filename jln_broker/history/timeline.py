@@ -28,6 +28,7 @@ class Entry:
     delivered: Delivered
     order: Order
     text: str  # title and message, case-folded once for search
+    id: str  # ``Delivered.id``, made once: every read, saved and dismissed test looks it up
 
     @classmethod
     def of(cls, delivered: Delivered) -> Entry:
@@ -35,11 +36,7 @@ class Entry:
         n = delivered.notification
         at = max(ms, n.not_before or 0)  # a scheduled one arrives when it falls due
         return cls(delivered, (at, ms, seq, delivered.stream),
-                   f"{n.title or ''}\n{n.message}".casefold())
-
-    @property
-    def id(self) -> str:
-        return self.delivered.id
+                   f"{n.title or ''}\n{n.message}".casefold(), delivered.id)
 
     @property
     def at(self) -> int:

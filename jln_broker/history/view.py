@@ -1,8 +1,11 @@
 """The inbox as one user sees it: the timeline less what is excluded, not yet due, expired,
 superseded by a later notification with the same key, or dismissed; then filtered and paged.
 
-The visible list is worked out once and kept until the timeline or the state changes, or the
-next moment something expires or falls due, so counts cost a lookup.
+The visible list, with each entry's unread flag, is worked out once and then kept up to date
+with every arrival and every change of marks made here; it is worked out again only when the
+state is reloaded, an entry arrives out of order or goes, or something expires or falls due. The
+unread count is a lookup; a filtered page or count is one pass over the visible list, kept for
+the next request with the same filters until the list changes.
 """
 
 from __future__ import annotations
@@ -153,8 +156,23 @@ class InboxPage:
     unread: int
 
 
+@dataclass(frozen=True)
+class Found:
+    """The visible entries some filters admit: their places in the visible list, oldest first,
+    and how many are unread."""
+
+    places: Sequence[int]
+    unread: int
+
+
+FOUND_KEPT = 8
+"""Filtered results kept until the visible list changes: a panel asks the same filters for a
+page, the next page and a count, many times between changes."""
+
+
 class InboxView:
-    """Visible entries, worked out once per change of the timeline or the state."""
+    """Visible entries, worked out once, then kept up to date with each arrival and each change
+    of read, saved or dismissed made here; worked out again only when anything else changes."""
 
     def __init__(self, timeline: Timeline, state: InboxState,
                  scope_of: Callable[[str], str]) -> None:
@@ -165,20 +183,27 @@ class InboxView:
         self._valid_until = 0
         self._visible: list[Entry] = []  # oldest first
         self._orders: list[Order] = []
+        self._unread_flags = bytearray()  # 1 where the visible entry at that place is unread
         self._unread = 0
         self._standing: dict[tuple[str | None, str], Entry] = {}  # by (origin, key)
+        self._found: dict[Filters, Found] = {}
 
     def visible(self, now: int) -> list[Entry]:
         """The inbox, oldest first."""
         seen = (self.timeline.changes, self.state.changes)
         if seen == self._seen and now < self._valid_until:
             return self._visible
-        added = (self.timeline.appended_since(self._seen[0])
-                 if seen[1] == self._seen[1] and now < self._valid_until else None)
-        if added is None:
-            self._rebuild(now)
+        self._found.clear()
+        added = edited = None
+        if now < self._valid_until:
+            added = self.timeline.appended_since(self._seen[0])
+            edited = self.state.edited_since(self._seen[1])
+        if added is None or edited is None or len(edited) > len(self._visible) // 4 + 100:
+            self._rebuild(now)  # (a mark-all over much of the inbox: one pass is cheaper)
         else:
             self._append(added, now)
+            self._edit(edited, now)
+            self._seen = seen
         return self._visible
 
     def unread(self, now: int) -> int:
@@ -187,58 +212,69 @@ class InboxView:
 
     def contains(self, entry: Entry, now: int) -> bool:
         self.visible(now)
-        return self._holds(entry)
+        return self._place(entry) is not None
 
-    def _holds(self, entry: Entry) -> bool:
+    def _place(self, entry: Entry) -> int | None:
         i = bisect_left(self._orders, entry.order)
-        return i < len(self._visible) and self._visible[i] is entry
+        return i if i < len(self._visible) and self._visible[i] is entry else None
 
     def matching(self, filters: Filters, now: int) -> list[Entry]:
         """The visible entries the filters admit, oldest first."""
         visible = self.visible(now)
+        found = self.found(filters, now)
+        return visible if filters == NO_FILTERS else [visible[i] for i in found.places]
+
+    def found(self, filters: Filters, now: int) -> Found:
+        self.visible(now)
+        found = self._found.get(filters)
+        if found is None:
+            found = self._find(filters)
+            if len(self._found) >= FOUND_KEPT:
+                del self._found[next(iter(self._found))]
+            self._found[filters] = found
+        return found
+
+    def _find(self, filters: Filters) -> Found:
+        visible = self._visible
+        places: Sequence[int] = range(len(visible))
         if filters == NO_FILTERS:
-            return visible
+            return Found(places, self._unread)
         if filters._needle:  # the text alone first: a bare ``in`` per entry, no call
             needle = filters._needle
-            visible = [e for e in visible if needle in e.text]
-            if replace(filters, search=None) == NO_FILTERS:
-                return visible
-        admits, state, scope_of = filters.admits, self.state, self.scope_of
-        return [e for e in visible if admits(e, state, scope_of)]
+            places = [i for i, e in enumerate(visible) if needle in e.text]
+        if replace(filters, search=None) != NO_FILTERS:
+            admits, state, scope_of = filters.admits, self.state, self.scope_of
+            places = [i for i in places if admits(visible[i], state, scope_of)]
+        return Found(places, sum(map(self._unread_flags.__getitem__, places)))
 
     def count(self, filters: Filters, now: int) -> tuple[int, int]:
         """(unread, total) under ``filters``."""
-        if filters == NO_FILTERS:
-            return self.unread(now), len(self.visible(now))
-        found = self.matching(filters, now)
-        return self._unread_among(found), len(found)
-
-    def _unread_among(self, entries: list[Entry]) -> int:
-        return len(entries) - sum(map(self.state.is_read, entries))
+        found = self.found(filters, now)
+        return found.unread, len(found.places)
 
     def page(self, filters: Filters, limit: int, cursor: PageCursor | None, order: str,
              now: int) -> InboxPage:
-        found = self.matching(filters, now)
-        orders = (self._orders if found is self._visible or cursor is None  # unused then
-                  else [e.order for e in found])
+        found = self.found(filters, now)
+        places, orders = found.places, self._orders
         if order == "newest":
-            end = len(found) if cursor is None else bisect_left(orders, cursor.after)
-            items = found[max(0, end - limit):end][::-1]
+            end = len(places) if cursor is None else bisect_left(
+                places, cursor.after, key=orders.__getitem__)
+            chosen = places[max(0, end - limit):end][::-1]
             more = end > limit
         else:
-            start = 0 if cursor is None else bisect_right(orders, cursor.after)
-            items = found[start:start + limit]
-            more = start + limit < len(found)
-        unread = self._unread if found is self._visible else self._unread_among(found)
+            start = 0 if cursor is None else bisect_right(
+                places, cursor.after, key=orders.__getitem__)
+            chosen = places[start:start + limit]
+            more = start + limit < len(places)
+        items = [self._visible[i] for i in chosen]
         return InboxPage(items, PageCursor(items[-1].order) if more and items else None,
-                         len(found), unread)
+                         len(places), found.unread)
 
     def topics(self, now: int) -> dict[str, list[dict[str, Any]]]:
         """The topics and origins of the inbox, with how many of each (and unread)."""
         tally: dict[str, dict[str, list[int]]] = {"topics": {}, "origins": {}}
-        for entry in self.visible(now):
+        for entry, unread in zip(self.visible(now), self._unread_flags, strict=True):
             n = entry.delivered.notification
-            unread = not self.state.is_read(entry)
             for kind, name in (("topics", n.topic), ("origins", n.origin)):
                 if name is not None:
                     counts = tally[kind].setdefault(name, [0, 0])
@@ -250,21 +286,22 @@ class InboxView:
     def _rebuild(self, now: int) -> None:
         """Newest first, so the first notification with a key is the one that stands."""
         timeline, state = self.timeline, self.state
+        user, dismissed = timeline.user, state.parts["dismissed"]
         standing: dict[tuple[str | None, str], Entry] = {}
         visible: list[Entry] = []
         valid_until = NOT_YET
         for entry in timeline.newest_first():
             n = entry.delivered.notification
-            if entry.at > now:
-                valid_until = min(valid_until, entry.at)
+            if entry.order[0] > now:
+                valid_until = min(valid_until, entry.order[0])
                 continue
-            if n.excludes(timeline.user):
+            if user in n.exclude_users:
                 continue
             if n.key is not None:
                 if (n.origin, n.key) in standing:
                     continue  # superseded by a later one with its key
                 standing[(n.origin, n.key)] = entry
-            if n.expired(now) or state.is_dismissed(entry):
+            if n.expired(now) or entry.id in dismissed:
                 continue
             if n.expires_at is not None:
                 valid_until = min(valid_until, n.expires_at)
@@ -272,7 +309,8 @@ class InboxView:
         visible.reverse()
         self._visible = visible
         self._orders = [e.order for e in visible]
-        self._unread = sum(not state.is_read(e) for e in visible)
+        self._unread_flags = bytearray(not state.is_read(e) for e in visible)
+        self._unread = self._unread_flags.count(1)
         self._standing = standing
         self._seen = (timeline.changes, state.changes)
         self._valid_until = valid_until
@@ -290,18 +328,45 @@ class InboxView:
             if n.key is not None:
                 earlier = self._standing.get((n.origin, n.key))
                 self._standing[(n.origin, n.key)] = entry
-                if earlier is not None and self._holds(earlier):
-                    self._drop(earlier)
-            if n.expired(now):
+                if earlier is not None and (place := self._place(earlier)) is not None:
+                    self._drop(place)
+            if n.expired(now) or self.state.is_dismissed(entry):
                 continue
-            if n.expires_at is not None:
-                self._valid_until = min(self._valid_until, n.expires_at)
-            self._visible.append(entry)
-            self._orders.append(entry.order)
-            self._unread += not self.state.is_read(entry)
-        self._seen = (self.timeline.changes, self.state.changes)
+            self._insert(len(self._visible), entry)
 
-    def _drop(self, entry: Entry) -> None:
-        i = bisect_left(self._orders, entry.order)
-        del self._visible[i], self._orders[i]
-        self._unread -= not self.state.is_read(entry)
+    def _edit(self, ids: list[str], now: int) -> None:
+        """What ``_rebuild`` would do after the marks of ``ids`` changed: a read or unread
+        entry counts again, a dismissed one goes, an undismissed one that stands comes back.
+        Which entry stands for a key does not depend on the marks."""
+        for notification_id in dict.fromkeys(ids):
+            entry = self.timeline.get(notification_id)
+            if entry is None:
+                continue
+            place = self._place(entry)
+            n = entry.delivered.notification
+            shows = (entry.at <= now and not n.excludes(self.timeline.user)
+                     and (n.key is None or self._standing.get((n.origin, n.key)) is entry)
+                     and not n.expired(now) and not self.state.is_dismissed(entry))
+            if place is None:
+                if shows:
+                    self._insert(bisect_left(self._orders, entry.order), entry)
+            elif not shows:
+                self._drop(place)
+            else:
+                unread = not self.state.is_read(entry)
+                self._unread += unread - self._unread_flags[place]
+                self._unread_flags[place] = unread
+
+    def _insert(self, place: int, entry: Entry) -> None:
+        expires_at = entry.delivered.notification.expires_at
+        if expires_at is not None:
+            self._valid_until = min(self._valid_until, expires_at)
+        unread = not self.state.is_read(entry)
+        self._visible.insert(place, entry)
+        self._orders.insert(place, entry.order)
+        self._unread_flags.insert(place, unread)
+        self._unread += unread
+
+    def _drop(self, place: int) -> None:
+        self._unread -= self._unread_flags[place]
+        del self._visible[place], self._orders[place], self._unread_flags[place]

@@ -4,6 +4,7 @@ what a resuming client is owed, and the state each user keeps."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -286,3 +287,94 @@ def test_live_arrivals_update_the_inbox_exactly_as_a_full_rebuild_would() -> Non
                  now_ms())  # out of order, as a group joined later brings
     assert timeline.appended_since(before) is None
     assert "older" in [e.delivered.notification.message for e in view.visible(now_ms())]
+
+
+@pytest.mark.asyncio
+async def test_a_kept_filtered_page_and_count_follow_every_change(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    """The view keeps filtered results and updates itself in place: after each kind of change
+    the next page and count under the same filters equal what a server loading afresh from
+    Redis answers."""
+    await publisher.publish_many([{"message": f"disk {i} full", "users": ["ada"],
+                                   "key": f"disk-{i}", "origin": "ops"} for i in range(6)])
+    history = await open_history()
+    search, saved = Filters(search="DISK"), Filters(search="disk", saved=True)
+
+    async def answers(of: History) -> list[Any]:
+        page = await of.page(search, 4, None)
+        return [messages(of, page.items), page.next is not None, page.total, page.unread,
+                await of.count(search), await of.count(saved), await of.count(Filters())]
+
+    async def same_as_a_fresh_load() -> list[Any]:
+        kept = await answers(history)
+        assert kept == await answers(await open_history())
+        return kept
+
+    first = await same_as_a_fresh_load()
+    ids = [e.id for e in (await history.page(search, 6, None)).items]  # newest first
+    await history.change(ids[:1], Change(read=True))
+    read = await same_as_a_fresh_load()
+    await history.change(ids[1:2], Change(dismissed=True))
+    dismissed = await same_as_a_fresh_load()
+    await history.change(ids[2:3], Change(saved=True))
+    saved_one = await same_as_a_fresh_load()
+    await follow(history, publisher, {"message": "Disk 9 full", "users": ["ada"]})
+    arrived = await same_as_a_fresh_load()
+    await follow(history, publisher, {"message": "disk 0 cleaned", "users": ["ada"],
+                                      "key": "disk-0", "origin": "ops"})
+    updated = await same_as_a_fresh_load()
+
+    assert first[2:] == [6, 6, (6, 6), (0, 0), (6, 6)]
+    assert read[3:5] == [5, (5, 6)]
+    assert dismissed[0][0] == "disk 5 full" and dismissed[2:5] == [5, 4, (4, 5)]
+    assert saved_one[5] == (1, 1)
+    assert arrived[0][0] == "Disk 9 full" and arrived[4] == (5, 6)
+    assert updated[0][0] == "disk 0 cleaned" and updated[4] == (5, 6)
+    assert "disk 0 full" not in messages(history, (await history.page(search, 10, None)).items)
+
+
+@pytest.mark.asyncio
+async def test_a_view_kept_up_to_date_equals_one_worked_out_afresh_after_any_changes(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    """Arrivals (keyed, excluding the user, already expired) and marks changed one at a time
+    or many at once, undismissing too, in a seeded random order: after each, the view updated
+    in place holds the same entries, unread flags and filtered counts as a new view."""
+    from jln_broker.history.view import InboxView
+
+    rng = random.Random(7)
+    history = await open_history()
+    expired = now_ms() - 1000
+
+    def arrival(i: int) -> dict[str, Any]:
+        fields: dict[str, Any] = {"message": f"n{i} {rng.choice(['build', 'deploy'])}",
+                                  "users": ["ada"], "type": rng.choice(["info", "error"])}
+        if rng.random() < 0.4:
+            fields |= {"key": f"k{rng.randrange(4)}", "origin": rng.choice(["ci", "cd"])}
+        if rng.random() < 0.1:
+            fields["excludeUsers"] = ["ada"]
+        if rng.random() < 0.1:
+            fields["expiresAt"] = expired
+        return fields
+
+    await follow(history, publisher, *(arrival(i) for i in range(30)))
+    filters = [Filters(), Filters(search="build"), Filters(types=frozenset({"error"})),
+               Filters(read=False), Filters(saved=True)]
+    for step in range(60):
+        kind = rng.choice(["arrive", "mark", "mark", "mark", "all"])
+        held = [e.id for e in history.timeline.oldest_first()]
+        if kind == "arrive":
+            await follow(history, publisher, *(arrival(100 + step * 3 + j) for j in range(3)))
+        elif kind == "mark":
+            change = Change(**{rng.choice(["read", "saved", "dismissed"]): rng.random() < 0.6})
+            chosen = [history.timeline.get(i) for i in rng.sample(held, 3)]
+            await history.state.apply(history.client, [e for e in chosen if e], change, now_ms())
+        else:
+            await history.change(None, Change(read=rng.random() < 0.5), rng.choice(filters))
+        now = now_ms()
+        kept = history.view
+        kept_counts = [kept.count(f, now) for f in filters]  # updated in place (and kept)
+        afresh = InboxView(history.timeline, history.state, NAMES.scope)
+
+        assert [e.id for e in kept.visible(now)] == [e.id for e in afresh.visible(now)], step
+        assert kept._unread_flags == afresh._unread_flags, step
+        assert kept_counts == [afresh.count(f, now) for f in filters], step
