@@ -157,7 +157,8 @@ def end_to_end_latency(target: Target, scale: Scale) -> Result:
     note = "" if len(samples) == count else f"only {len(samples)} of {count} arrived in time"
     return Result(SUITE, "latency: publish -> reader yields", target.name,
                   latency_figures(samples),
-                  {"messages": count, "rate_per_s": per_second, "received": len(samples)}, note)
+                  {"messages": count, "rate_per_s": per_second, "received": len(samples)}, note,
+                  samples)
 
 
 async def _latency_samples(url: str, count: int, per_second: float,

@@ -318,4 +318,4 @@ def _latency(question: Question, target: str, seconds: Sequence[float], cpu: flo
         p99 = next(f.value for f in figures if f.name == "p99")
         if p99 >= question.goal_ms:
             note = f"goal missed: p99 {p99:.1f} ms, goal under {question.goal_ms:g} ms"
-    return Result(SUITE, question.name, target, figures, params, note)
+    return Result(SUITE, question.name, target, figures, params, note, seconds)

@@ -1,14 +1,16 @@
-"""A throwaway ``jupyter server`` with the JLN extension, for benchmarks.
+"""A throwaway ``jupyter server`` with one extension, for benchmarks: ``JupyterProcess`` runs
+JLN's, ``ServerProcess`` any other (the peer suite runs another extension from a virtualenv).
 
 Its own free port on 127.0.0.1, a fresh token, and a temporary directory for everything Jupyter
-would otherwise read or write in the user's home (root, runtime, config, data). Only
-``jln_server`` is loaded: every other server extension installed in this environment is turned
-off, so the figures are jupyter_server's and JLN's alone. The server's output goes to a log in
+would otherwise read or write in the user's home (root, runtime, config, data). Only the one
+extension is loaded: every other server extension its environment enables is turned off, so the
+figures are jupyter_server's and that extension's alone. The server's output goes to a log in
 that directory; ``log_text()`` still has it after the block.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import secrets
@@ -17,40 +19,61 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from .redis_process import free_port, start_on_a_free_port, wait_until_ready
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 _STOP_TIMEOUT = 15.0
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+_Server = TypeVar("_Server", bound="ServerProcess")
 
 
-def other_extensions_off() -> dict[str, bool]:
-    """``jpserver_extensions`` enabling ``jln_server`` and disabling every other extension the
-    environment's config enables (an extension named on the command line is not looked up in
-    the config files)."""
-    from jupyter_core.paths import jupyter_config_path
-    from jupyter_server.extension.config import ExtensionConfigManager
-
-    manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
-    names = set(manager.get_jpserver_extensions()) | {"jln_server"}  # type: ignore[no-untyped-call]
-    return {name: name == "jln_server" for name in sorted(names)}
+_ENABLED_EXTENSIONS = """
+import json
+from jupyter_core.paths import jupyter_config_path
+from jupyter_server.extension.config import ExtensionConfigManager
+manager = ExtensionConfigManager(read_config_path=jupyter_config_path())
+print(json.dumps(sorted(manager.get_jpserver_extensions())))
+"""
 
 
-class JupyterProcess:
-    """``with JupyterProcess(redis_url) as server: server.url, server.token, server.rss()``."""
+def other_extensions_off(extension: str, python: str = sys.executable) -> dict[str, bool]:
+    """``jpserver_extensions`` enabling ``extension`` and disabling every other extension the
+    config of ``python``'s environment enables (an extension named on the command line is not
+    looked up in the config files)."""
+    names = {*_enabled_extensions(python), extension}
+    return {name: name == extension for name in sorted(names)}
 
-    def __init__(self, redis_url: str, args: Sequence[str] = (),
-                 startup_timeout: float = 60.0) -> None:
-        self.redis_url = redis_url
+
+@functools.cache
+def _enabled_extensions(python: str) -> tuple[str, ...]:
+    """Asked of the interpreter that runs the server (a virtualenv reads its own config), once:
+    what the config files enable does not change during a run."""
+    found = subprocess.run([python, "-c", _ENABLED_EXTENSIONS], stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=60, check=True)
+    return tuple(json.loads(found.stdout))
+
+
+class ServerProcess:
+    """``with ServerProcess(extension) as server: server.url, server.token, server.rss()``: a
+    server running ``extension`` alone with the interpreter ``python``, ready once
+    ``ready_path`` answers 200."""
+
+    def __init__(self, extension: str, args: Sequence[str] = (), startup_timeout: float = 60.0,
+                 python: str = sys.executable, ready_path: str = "api/status") -> None:
+        self.extension = extension
         self.args = list(args)
         self.startup_timeout = startup_timeout
+        self.python = python
+        self.ready_path = ready_path
         self.token = secrets.token_hex(16)
         self.port = 0
         self._dir: Path | None = None
@@ -61,10 +84,6 @@ class JupyterProcess:
     def url(self) -> str:
         """The server's base URL, ending in a slash."""
         return f"http://127.0.0.1:{self.port}/"
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/jln/api/ws"
 
     @property
     def pid(self) -> int:
@@ -86,9 +105,9 @@ class JupyterProcess:
         """The largest resident set size so far, in bytes (``VmHWM``)."""
         return self._proc_status("VmHWM")
 
-    def status(self) -> dict[str, Any]:
-        """``GET jln/api/status``: broker, reader, clients and ingest counters."""
-        with urllib.request.urlopen(self._status_request(), timeout=10) as response:
+    def get(self, path: str, timeout: float = 10.0) -> dict[str, Any]:
+        """``GET`` a JSON object at ``path`` under the base URL, with the token."""
+        with urllib.request.urlopen(self._request(path), timeout=timeout) as response:
             return dict(json.load(response))
 
     def cpu_seconds(self) -> float:
@@ -106,7 +125,7 @@ class JupyterProcess:
         except OSError:
             return ""
 
-    def __enter__(self) -> JupyterProcess:
+    def __enter__(self: _Server) -> _Server:
         self._dir = Path(tempfile.mkdtemp(prefix="jln-bench-jupyter-"))
         for name in ("root", "runtime", "config", "data", "home"):
             (self._dir / name).mkdir()
@@ -122,11 +141,12 @@ class JupyterProcess:
     def command(self) -> list[str]:
         assert self._dir is not None
         return [
-            sys.executable, "-m", "jupyter_server",
+            self.python, "-m", "jupyter_server",
             "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
             "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self._dir / 'root'}",
-            f"--ServerApp.jpserver_extensions={other_extensions_off()!r}",
-            f"--IdentityProvider.token={self.token}", f"--JLN.redis_url={self.redis_url}",
+            "--ServerApp.jpserver_extensions="
+            f"{other_extensions_off(self.extension, self.python)!r}",
+            f"--IdentityProvider.token={self.token}",
             "--allow-root", "--no-browser", *self.args,
         ]
 
@@ -156,14 +176,14 @@ class JupyterProcess:
     def start_again(self) -> None:
         """Start it again on the same port with the same token and directories, as a
         supervisor would after a crash (clients reconnect to the same URL); returns once
-        ``jln/api/status`` answers 200."""
+        ``ready_path`` answers 200."""
         self._launch()
 
     def status_code(self) -> int | None:
-        """The HTTP status ``GET jln/api/status`` answers with now; None while nothing
+        """The HTTP status ``GET <ready_path>`` answers with now; None while nothing
         answers."""
         try:
-            with urllib.request.urlopen(self._status_request(), timeout=2) as response:
+            with urllib.request.urlopen(self._request(self.ready_path), timeout=2) as response:
                 return int(response.status)
         except urllib.error.HTTPError as err:
             return err.code
@@ -183,7 +203,7 @@ class JupyterProcess:
         self._wait_until_ready()
 
     def _wait_until_ready(self) -> None:
-        """Poll ``GET jln/api/status`` until it answers 200."""
+        """Poll ``GET <ready_path>`` until it answers 200."""
         assert self._process is not None
         wait_until_ready(self._process, lambda: self.status_code() == 200,
                          self.startup_timeout, "jupyter server", self._log_tail)
@@ -194,8 +214,8 @@ class JupyterProcess:
                 return int(line.split()[1]) * 1024  # reported in kB
         raise RuntimeError(f"no {field} in /proc/{self.pid}/status")
 
-    def _status_request(self) -> urllib.request.Request:
-        return urllib.request.Request(self.url + "jln/api/status",
+    def _request(self, path: str) -> urllib.request.Request:
+        return urllib.request.Request(self.url + path,
                                       headers={"Authorization": f"token {self.token}"})
 
     def _stop(self) -> None:
@@ -219,3 +239,46 @@ class JupyterProcess:
         if self._dir is not None:
             shutil.rmtree(self._dir, ignore_errors=True)
             self._dir = None
+
+
+class JupyterProcess(ServerProcess):
+    """``with JupyterProcess(redis_url) as server: server.url, server.token, server.rss()``: a
+    server with ``jln_server`` on ``redis_url``, ready once ``jln/api/status`` answers."""
+
+    def __init__(self, redis_url: str, args: Sequence[str] = (),
+                 startup_timeout: float = 60.0) -> None:
+        super().__init__("jln_server", [f"--JLN.redis_url={redis_url}", *args], startup_timeout,
+                         ready_path="jln/api/status")
+        self.redis_url = redis_url
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/jln/api/ws"
+
+    def status(self) -> dict[str, Any]:
+        """``GET jln/api/status``: broker, reader, clients and ingest counters."""
+        return self.get("jln/api/status")
+
+
+@dataclass(frozen=True)
+class CpuClock:
+    """CPU a server and this process (clients, publisher) used over a stretch of wall time:
+    a server near 100 % of a core is saturated; the two together near 200 % mean the machine's
+    two cores are."""
+
+    server: ServerProcess
+    wall: float
+    server_cpu: float
+    own_cpu: float
+
+    @classmethod
+    def start(cls, server: ServerProcess) -> CpuClock:
+        return cls(server, time.perf_counter(), server.cpu_seconds(), time.process_time())
+
+    def percentages(self) -> dict[str, int]:
+        """Percent of one core, as ``top`` shows it."""
+        wall = time.perf_counter() - self.wall
+        server = self.server.cpu_seconds() - self.server_cpu
+        own = time.process_time() - self.own_cpu
+        return {"server_cpu_pct": round(100 * server / wall),
+                "bench_cpu_pct": round(100 * own / wall)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 
@@ -20,7 +20,12 @@ class Figure:
 
 @dataclass(frozen=True)
 class Result:
-    """One row of the report: what was measured, against what, the figures and the settings."""
+    """One row of the report: what was measured, against what, the figures and the settings.
+
+    A latency row also passes its raw samples, in seconds, as ``samples`` (the same sequence it
+    gave ``latency_figures``): the plot (``plot.py``) draws their distribution, one row each.
+    They stay out of the JSON, which keeps the figures only.
+    """
 
     suite: str
     name: str
@@ -28,9 +33,12 @@ class Result:
     figures: tuple[Figure, ...]
     params: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    samples: Sequence[float] = field(default=(), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        row = asdict(replace(self, samples=()))  # not a deep copy of 100,000 samples
+        del row["samples"]
+        return row
 
 
 def rate(count: int, seconds: float) -> Figure:

@@ -22,13 +22,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make ``benchmarks`` and ``jln_broker`` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import broker, inbox, report, server, storm  # noqa: E402
+from benchmarks import broker, inbox, report, scaling, server, storm  # noqa: E402
 from benchmarks.redis_process import RedisProcess  # noqa: E402
 from benchmarks.results import Result  # noqa: E402
 from benchmarks.suite import Context, Suite  # noqa: E402
 
 SUITES: dict[str, Suite] = {"broker": broker.run, "inbox": inbox.run, "server": server.run,
-                            "storm": storm.run}
+                            "storm": storm.run, "scaling": scaling.run}
 RESULTS = ROOT / "benchmarks" / "results"
 
 

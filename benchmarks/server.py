@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import http.client
 import json
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +24,8 @@ import redis
 from jln_broker import AsyncPublisher, Publisher
 
 from . import workload, ws_client
-from .jupyter_process import JupyterProcess
+from .jupyter_process import CpuClock, JupyterProcess
+from .rest import Posted, RestClient, post_concurrently
 from .results import Figure, Result, latency_figures, rate
 from .suite import Context
 
@@ -226,30 +225,6 @@ def _keyed(i: int, phase: str) -> dict[str, Any]:
     return {**workload.wire(i), "key": f"{phase}-{i}"}
 
 
-@dataclass(frozen=True)
-class CpuClock:
-    """CPU the server and this process (clients, publisher) used over a stretch of wall time:
-    a server near 100 % of a core is saturated; the two together near 200 % mean the machine's
-    two cores are."""
-
-    server: JupyterProcess
-    wall: float
-    server_cpu: float
-    own_cpu: float
-
-    @classmethod
-    def start(cls, server: JupyterProcess) -> CpuClock:
-        return cls(server, time.perf_counter(), server.cpu_seconds(), time.process_time())
-
-    def percentages(self) -> dict[str, int]:
-        """Percent of one core, as ``top`` shows it."""
-        wall = time.perf_counter() - self.wall
-        server = self.server.cpu_seconds() - self.server_cpu
-        own = time.process_time() - self.own_cpu
-        return {"server_cpu_pct": round(100 * server / wall),
-                "bench_cpu_pct": round(100 * own / wall)}
-
-
 # --- (a) end-to-end latency -------------------------------------------------------------------
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -279,7 +254,7 @@ async def latency(server: JupyterProcess, target: str, send: Send, clients: int,
     return Result(SUITE, name + (f" ({via})" if via else ""), target, latency_figures(samples),
                   {"messages": count, "rate_per_s": per_second, "samples": len(samples),
                    "frames": sum(t.listener.frames for t in opened), **cpu},
-                  "; ".join(n for n in notes if n))
+                  "; ".join(n for n in notes if n), samples)
 
 
 async def _send_steadily(send: Send, sent: dict[str, float], phase: str, count: int,
@@ -372,63 +347,29 @@ async def idle_memory(server: JupyterProcess, counts: Sequence[int]) -> list[Res
 
 # --- (d) REST ingest --------------------------------------------------------------------------
 
-class RestClient:
-    """POSTs notifications to ``jln/api/notifications`` over one keep-alive HTTP/1.1
-    connection (``http.client`` keeps it open between requests)."""
-
-    def __init__(self, server: JupyterProcess, timeout: float = 10.0) -> None:
-        self._conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-        self._headers = {"Authorization": f"token {server.token}",
-                         "Content-Type": "application/json"}
-
-    def post(self, notification: dict[str, Any] | bytes) -> int:
-        body = (notification if isinstance(notification, bytes)
-                else json.dumps(notification).encode())
-        self._conn.request("POST", "/jln/api/notifications", body, self._headers)
-        response = self._conn.getresponse()
-        response.read()
-        return response.status
-
-    def close(self) -> None:
-        self._conn.close()
-
-    def __enter__(self) -> RestClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def ingest(server: JupyterProcess, target: str, count: int, connections: int) -> Result:
     """``count`` POSTs spread over ``connections`` keep-alive connections, each sending its
     share one after the other; bodies encoded beforehand."""
-    per_connection = count // connections
-    bodies = [json.dumps(_keyed(i, "ingest")).encode() for i in range(per_connection * connections)]
-    accepted_before = server.status()["ingest"]["accepted"]
-    with contextlib.ExitStack() as stack:
-        clients = [stack.enter_context(RestClient(server)) for _ in range(connections)]
-        for client in clients:
-            client.post(_keyed(0, "warm-up"))  # open the connection outside the clock
-        shares = [bodies[c * per_connection:(c + 1) * per_connection] for c in range(connections)]
-        with ThreadPoolExecutor(connections) as pool:
-            clock = CpuClock.start(server)
-            started = time.perf_counter()
-            statuses = [s for part in pool.map(_post_all, clients, shares) for s in part]
-            elapsed = time.perf_counter() - started
-            cpu = clock.percentages()
-    accepted = server.status()["ingest"]["accepted"] - accepted_before - connections
-    refused = {s: statuses.count(s) for s in set(statuses) if s != 201}
-    note = f"answers other than 201: {refused}" if refused else ""
-    if accepted != len(bodies):
-        note = "; ".join(filter(None, [note, f"the server counted {accepted} accepted"]))
+    bodies = [json.dumps(_keyed(i, "ingest")).encode() for i in range(count)]
+    posted, note = ingest_checked(server, bodies, connections)
     return Result(SUITE, f"ingest: POST notifications, {connections} keep-alive "
                   f"connection{'s' if connections > 1 else ''}", target,
-                  (rate(len(bodies), elapsed),),
-                  {"messages": len(bodies), "connections": connections, **cpu}, note)
+                  (rate(len(bodies), posted.seconds),),
+                  {"messages": len(bodies), "connections": connections, **posted.cpu}, note)
 
 
-def _post_all(client: RestClient, bodies: Sequence[bytes]) -> list[int]:
-    return [client.post(body) for body in bodies]
+def ingest_checked(server: JupyterProcess, bodies: Sequence[bytes],
+                   connections: int) -> tuple[Posted, str]:
+    """``post_concurrently`` to JLN's ingest, and a note unless every POST was answered 201
+    and counted by the server as accepted (its ``jln/api/status``, warm-ups aside)."""
+    accepted_before = server.status()["ingest"]["accepted"]
+    posted = post_concurrently(server, bodies, connections,
+                               json.dumps(_keyed(0, "warm-up")).encode())
+    accepted = server.status()["ingest"]["accepted"] - accepted_before - connections
+    refused = posted.refused(201)
+    notes = [f"answers other than 201: {refused}" if refused else "",
+             f"the server counted {accepted} accepted" if accepted != len(bodies) else ""]
+    return posted, "; ".join(filter(None, notes))
 
 
 # --- how the server held up ---------------------------------------------------------------
