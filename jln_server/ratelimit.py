@@ -23,14 +23,15 @@ class RateLimiter:
     burst: float
     _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # key: (tokens, at)
 
-    def take(self, key: str, now: float | None = None) -> None:
+    def take(self, key: str, count: int = 1, now: float | None = None) -> None:
+        """Take ``count`` tokens (all or none), or raise ``RateLimited``."""
         if self.rate <= 0:
             return
         now = time.monotonic() if now is None else now
         tokens, at = self._buckets.get(key, (self.burst, now))
         tokens = min(self.burst, tokens + (now - at) * self.rate)
-        if tokens < 1:
-            raise RateLimited(self.rate, (1 - tokens) / self.rate)
-        self._buckets[key] = (tokens - 1, now)
+        if tokens < count:
+            raise RateLimited(self.rate, (count - tokens) / self.rate)
+        self._buckets[key] = (tokens - count, now)
         if len(self._buckets) > 10_000:  # forget the quiet ones rather than grow without end
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}

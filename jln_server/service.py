@@ -12,15 +12,17 @@ from typing import Any
 
 from jln_broker.backoff import REFUSED, RETRYABLE
 from jln_broker.connection import redact
+from jln_broker.errors import FieldError, TooLarge
 from jln_broker.history import NO_FILTERS, Change, Filters, StateChange
-from jln_broker.model import Limits, validate
+from jln_broker.model import Limits, Notification, validate
 from jln_broker.protocol import StreamNames, entry_id_key
-from jln_broker.publisher import AsyncPublisher
+from jln_broker.publisher import AsyncPublisher, checked_idempotency_key
 from jln_broker.reader import current_cursor
 
 from . import wire
 from .fanout import Fanout
-from .identity import Owner, PublishPolicy
+from .identity import Forbidden, Owner, PublishPolicy
+from .ingest import GroupCommit
 from .ratelimit import RateLimiter
 
 log = logging.getLogger("jln.service")
@@ -60,6 +62,7 @@ class NotifyService:
         self.history = fanout.history
         self.retention = retention
         self.publisher = publisher
+        self.ingest = GroupCommit(publisher)
         self.policy = policy
         self.limiter = limiter
         self.poll_interval = poll_interval
@@ -75,6 +78,7 @@ class NotifyService:
         if self._tidying:
             self._tidying.cancel()
         await self.fanout.stop()
+        await self.ingest.close()
         await self.publisher.close()
 
     async def learn_groups(self, hub_user: Mapping[str, Any]) -> None:
@@ -94,18 +98,49 @@ class NotifyService:
     async def publish(self, raw: Mapping[str, Any], *, requester: str, current_user: Any,
                       secret: str | None, idempotency_key: str | None = None) -> list[str]:
         """Validate, authorize, rate-limit and write one notification; return its ids."""
+        return (await self.publish_all([raw], requester=requester, current_user=current_user,
+                                       secret=secret, idempotency_key=idempotency_key,
+                                       numbered=False))[0]
+
+    async def publish_all(self, raws: Sequence[Mapping[str, Any]], *, requester: str,
+                          current_user: Any, secret: str | None,
+                          idempotency_key: str | None = None,
+                          numbered: bool = True) -> list[list[str]]:
+        """Validate, authorize, rate-limit and write notifications, all or nothing, in one
+        round trip shared with other requests of the moment; return each one's ids. An error
+        about one names it (``[3].message``) when ``numbered``."""
+        try:
+            checked_idempotency_key(idempotency_key)
+            if self.limiter.rate > 0 and self.limiter.burst < len(raws):
+                raise TooLarge("body", f"holds {len(raws)} notifications; the ingest rate "
+                                       f"limit lets {self.limiter.burst:g} go at once "
+                                       "(JLN.ingest_burst)")
+            notifications = [self._allowed(raw, current_user, secret, f"[{n}]" if numbered
+                                           else "") for n, raw in enumerate(raws)]
+            self.limiter.take(requester, len(notifications))
+            ids = await self.ingest.publish(notifications, idempotency_key)
+        except Exception:
+            self.counters.rejected += len(raws)
+            raise
+        self.counters.ingested += len(raws)
+        return ids
+
+    def _allowed(self, raw: Mapping[str, Any], current_user: Any, secret: str | None,
+                 item: str) -> Notification:
+        """One notification, valid and storable (else a 400 before the rate limit counts) and
+        for an audience the requester may reach."""
         try:
             notification = self.policy.addressed(validate(raw, self.limits), current_user)
-            notification.packed  # noqa: B018 (unstorable is a 400, before the rate limit counts)
-            self.policy.check(notification.users, notification.groups, current_user, secret)
-            self.limiter.take(requester)
-            ids = await self.publisher.publish_many([notification],
-                                                    idempotency_key=idempotency_key)
-        except Exception:
-            self.counters.rejected += 1
+            notification.packed  # noqa: B018
+        except FieldError as err:
+            if item:
+                raise type(err)(f"{item}.{err.field}", err.problem) from None
             raise
-        self.counters.ingested += 1
-        return ids[0]
+        try:
+            self.policy.check(notification.users, notification.groups, current_user, secret)
+        except Forbidden as err:
+            raise Forbidden(f"{item}: {err}" if item else str(err)) from None
+        return notification
 
     async def change_state(self, ids: Sequence[str] | None, change: Change,
                            filters: Filters = NO_FILTERS) -> StateChange:

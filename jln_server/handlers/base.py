@@ -39,6 +39,7 @@ READY_TIMEOUT = 3.0
 _ALWAYS = frozenset({"token", "_xsrf"})  # what jupyter_server itself may put in a query
 _WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 _JSON_MEDIA = re.compile(r"application/([a-z0-9.+-]+\+)?json")
+_ARRAY = re.compile(rb"[ \t\r\n]*\[")
 _CACHE_BUSTER = re.compile(r"[0-9]+")
 """JupyterLab's ServerConnection appends ``?<timestamp>`` to every GET."""
 _STATUS: dict[type[Exception], int] = {TooLarge: 413, ValidationError: 400, NotFound: 404,
@@ -166,33 +167,56 @@ class BaseHandler(APIHandler):
         a body cross-site with the user's cookie and no preflight (``text/plain`` and the form
         types), so those are refused; only a request with a token, which no form holds, may
         leave the type out or send ``curl -d``'s form type."""
+        body = self._json(self.service.limits.max_message_chars * 4 + 65_536)
+        if not isinstance(body, dict):
+            raise Failure(400, "body: must be a JSON object", "body")
+        return body
+
+    def json_objects(self, max_items: int, max_bytes: int) -> dict[str, Any] | list[Any]:
+        """A JSON object as ``json_body`` takes it, or an array of 1 to ``max_items`` objects
+        in up to ``max_bytes``."""
+        if not _ARRAY.match(self.request.body):
+            return self.json_body()
+        items: list[Any] = self._json(max_bytes)  # it starts with '['
+        if not items:
+            raise Failure(400, "body: an array must hold at least one notification", "body")
+        if len(items) > max_items:
+            raise Failure(413, f"body: holds {len(items)} notifications; the limit for an "
+                               f"array is {max_items}", "body")
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise Failure(400, f"[{n}]: must be a JSON object", f"[{n}]")
+        return items
+
+    def _json(self, limit: int) -> Any:
         media = self.request.headers.get("Content-Type", "").partition(";")[0].strip().lower()
         curl = media in ("", "application/x-www-form-urlencoded") and self.token_authenticated
         if not (_JSON_MEDIA.fullmatch(media) or curl):
             raise Failure(415, f"Content-Type: must be application/json, not {media[:80]!r}",
                           "Content-Type")
-        limit = self.service.limits.max_message_chars * 4 + 65_536
         if len(self.request.body) > limit:
             raise Failure(413, f"body: is {len(self.request.body)} bytes; the limit is {limit}",
                           "body")
         try:
-            body = json.loads(self.request.body or b"null")
+            return json.loads(self.request.body or b"null")
         except (ValueError, RecursionError) as err:  # also over 4300 digits, or nested too deep
             raise Failure(400, f"body: is not valid JSON ({err})", "body") from None
-        if not isinstance(body, dict):
-            raise Failure(400, "body: must be a JSON object", "body")
-        return body
 
     @property
     def secret(self) -> str | None:
         return self.request.headers.get(SECRET_HEADER)
 
     async def publish(self, raw: dict[str, Any]) -> list[str]:
+        return (await self.publish_items([raw], numbered=False))[0]
+
+    async def publish_items(self, raws: list[dict[str, Any]], numbered: bool = True
+                            ) -> list[list[str]]:
+        """Publish all or nothing under the request's ``Idempotency-Key``; each one's ids."""
         with http_errors():
-            return await self.service.publish(
-                raw, requester=self.service.policy.requester(self.current_user, self.secret),
+            return await self.service.publish_all(
+                raws, requester=self.service.policy.requester(self.current_user, self.secret),
                 current_user=self.current_user, secret=self.secret,
-                idempotency_key=self.request.headers.get(IDEMPOTENCY_HEADER))
+                idempotency_key=self.request.headers.get(IDEMPOTENCY_HEADER), numbered=numbered)
 
     def int_argument(self, name: str, default: int, maximum: int) -> int:
         value = self.get_argument(name, str(default))

@@ -29,6 +29,11 @@ from ..terminals import Terminals, parse_ancestry
 from .base import READY_TIMEOUT, BaseHandler, Failure, http_errors
 
 MAX_IDS = 1000
+MAX_ARRAY_ITEMS = 1000
+"""Notifications one POST of an array may hold (413 beyond)."""
+MAX_ARRAY_BYTES = 4 * 1024 * 1024
+"""Bytes an array body may take (413 beyond); a single notification's body has its own
+limit."""
 _ID = re.compile(r".+/[0-9]+-[0-9]+")
 _ENTRY_PART_MAX = 2**64 - 1
 _FILTER_JSON: dict[str, tuple[type, ...]] = {
@@ -60,16 +65,20 @@ class NotificationsHandler(InboxHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        """Publish one notification to its streams."""
-        raw = self.json_body()
+        """Publish one notification (a JSON object) or several (an array, all or nothing) to
+        their streams."""
+        body = self.json_objects(MAX_ARRAY_ITEMS, MAX_ARRAY_BYTES)
         with http_errors():
             ancestry = parse_ancestry(self.request.headers.get(ANCESTRY_HEADER))
-        if raw.get("source") is None:  # the terminal the publisher runs in, if it is ours
-            source = self.terminals.source_for(ancestry, self.service.limits)
-            raw = {**raw, "source": source} if source else raw
-        ids = await self.publish(raw)
+        # The terminal the publisher runs in, if it is ours, where no source is given.
+        source = self.terminals.source_for(ancestry, self.service.limits)
+        raws = body if isinstance(body, list) else [body]
+        if source:
+            raws = [{**raw, "source": source} if raw.get("source") is None else raw
+                    for raw in raws]
+        ids = await self.publish_items(raws, numbered=isinstance(body, list))
         self.set_status(201)
-        self.finish({"ids": ids})
+        self.finish({"ids": ids if isinstance(body, list) else ids[0]})
 
     @web.authenticated
     @authorized

@@ -148,8 +148,8 @@ async def test_an_invalid_field_is_a_400_naming_it(jp_fetch: Fetch, redis_url: s
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("raw", [b"{not json", b"[1, 2]", b"\xff\xfe"], ids=["syntax", "list",
-                                                                              "not-utf8"])
+@pytest.mark.parametrize("raw", [b"{not json", b'"text"', b"\xff\xfe"],
+                         ids=["syntax", "string", "not-utf8"])
 async def test_a_body_that_is_not_a_json_object_is_a_400(jp_fetch: Fetch, raw: bytes) -> None:
     code, answer, _ = await call(jp_fetch, "POST", "jln", "api", "notifications", raw=raw)
 
