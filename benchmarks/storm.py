@@ -246,7 +246,7 @@ async def storm(context: Context, scale: Scale, mode: str) -> Result:
             published: list[tuple[str, float]] = await _received(receiving, timeout)
             await _all_in(tabs, scale.notifications, DRAIN_TIMEOUT)
             sampling.cancel()
-            log_status = server.status()
+            cut_off = await _cut_off(server)
         finally:
             publisher.join(5)
             if publisher.is_alive():
@@ -263,7 +263,7 @@ async def storm(context: Context, scale: Scale, mode: str) -> Result:
     return _result(scale, mode, tabs, numbers, published, seen,
                    {"bench_cpu_s": round(time.process_time() - own_cpu, 1),
                     "tracebacks": log.count("Traceback (most recent call last)"),
-                    "cut_off_slow": log_status["clients"]["cutOffSlow"]})
+                    "cut_off_slow": cut_off})
 
 
 async def _connect(tabs: Sequence[Tab]) -> list[asyncio.Task[None]]:
@@ -303,6 +303,14 @@ async def _sample_cpu(server: JupyterProcess, samples: list[tuple[float, float]]
     while True:
         samples.append((time.perf_counter(), server.cpu_seconds()))
         await asyncio.sleep(0.2)
+
+
+async def _cut_off(server: JupyterProcess) -> int | None:
+    """How many clients the server closed as too slow (None: it did not say in time)."""
+    try:
+        return int((await asyncio.to_thread(server.status))["clients"]["cutOffSlow"])
+    except OSError:
+        return None
 
 
 async def _all_in(tabs: Sequence[Tab], count: int, timeout: float) -> None:
