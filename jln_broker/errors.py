@@ -17,6 +17,11 @@ class FieldError(JLNError):
         self.field = field
         self.problem = problem
 
+    def within(self, outer: str) -> FieldError:
+        """The same problem, of the same class, named inside ``outer`` (``[3]`` and
+        ``message``: ``[3].message``)."""
+        return type(self)(f"{outer}.{self.field}", self.problem)
+
 
 class ValidationError(FieldError, ValueError):
     """Input that breaks a rule of the model or the protocol."""

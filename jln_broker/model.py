@@ -147,15 +147,8 @@ class Notification:
 
     @cached_property
     def packed(self) -> bytes:
-        """The msgpack form, made once and written by the publisher. Valid JSON can still hold
-        what msgpack cannot (an integer over 64 bits, a lone surrogate): a ValidationError,
-        raised before anything is written."""
-        try:
-            packed: bytes = msgpack.packb(self.to_dict(), use_bin_type=True)
-        except (ValueError, OverflowError) as err:
-            raise ValidationError("notification", f"holds a value that cannot be stored ({err})"
-                                  ) from None
-        return packed
+        """The msgpack form, made once and written by the publisher (``pack``)."""
+        return pack(self.to_dict())
 
     def to_dict(self, *, audience: bool = False) -> dict[str, Any]:
         """The wire form (camelCase), leaving out what is unset."""
@@ -182,38 +175,83 @@ class Notification:
 
 def validate(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS) -> Notification:
     """Check every field of ``raw`` (wire names) and build the Notification."""
-    unknown = set(raw) - _FIELDS
-    if unknown:
-        name = sorted(unknown, key=str)[0]  # any text, even "": quoted in the problem
+    wire, users, groups = checked_wire(raw, limits)
+    actions = tuple(Action(a["label"], a["caption"], a["displayType"], a.get("link"),
+                           a.get("commandId"), a.get("args")) for a in wire.get("actions", ()))
+    source = wire.get("source")
+    return Notification(
+        message=wire["message"], type=wire["type"], auto_close=wire["autoClose"],
+        title=wire.get("title"), origin=wire.get("origin"), topic=wire.get("topic"),
+        link=wire.get("link"), actions=actions, key=wire.get("key"),
+        expires_at=wire.get("expiresAt"), not_before=wire.get("notBefore"),
+        exclude_users=tuple(wire.get("excludeUsers", ())), pinned=wire.get("pinned", False),
+        require_ack=wire.get("requireAck", False), data=wire.get("data", {}),
+        source=source and Source(source["kind"], source.get("path"), source.get("cellId"),
+                                 source.get("name")),
+        users=users, groups=groups)
+
+
+def checked_wire(raw: Mapping[str, Any], limits: Limits = DEFAULT_LIMITS
+                 ) -> tuple[dict[str, Any], tuple[str, ...], tuple[str, ...]]:
+    """Check every field of ``raw`` as ``validate`` does, and answer its wire form without
+    the audience, exactly as ``Notification.to_dict`` would (what ``pack`` stores), and the
+    audience (users, groups): a publisher writes that without building a Notification."""
+    if not _FIELDS.issuperset(raw):
+        name = sorted(set(raw) - _FIELDS, key=str)[0]  # any text, even "": quoted in the problem
         raise ValidationError(name, f"unknown field {name!r:.80} (known: "
                                     f"{', '.join(sorted(_FIELDS))})")
     check = _Checker(limits)
-    auto_close = raw.get("autoClose", 5000)
-    require_ack = check.flag("requireAck", raw.get("requireAck"))
-    if require_ack and raw.get("pinned") is False:
+    get = raw.get
+    require_ack = "requireAck" in raw and check.flag("requireAck", raw["requireAck"])
+    pinned = get("pinned")
+    if require_ack and pinned is False:
         raise ValidationError("pinned", "must be true (or left out) when requireAck is true: "
                                         "an acknowledgement is asked on a pinned banner")
-    return Notification(
-        message=check.required("message", raw.get("message"), limits.max_message_chars),
-        type=check.choice("type", raw.get("type", "info"), TYPES),
-        auto_close=check.auto_close("autoClose", auto_close),
-        title=check.text("title", raw.get("title"), limits.max_short_chars),
-        origin=check.text("origin", raw.get("origin"), limits.max_short_chars),
-        topic=check.text("topic", raw.get("topic"), limits.max_short_chars),
-        link=check.url("link", raw.get("link")),
-        actions=check.actions(raw.get("actions")),
-        key=check.text("key", raw.get("key"), limits.max_short_chars),
-        expires_at=check.timestamp("expiresAt", raw.get("expiresAt")),
-        not_before=check.timestamp("notBefore", raw.get("notBefore")),
-        exclude_users=check.names("excludeUsers", raw.get("excludeUsers")),
-        pinned=check.flag("pinned", raw.get("pinned")),
-        require_ack=require_ack,
-        data=check.data("data", raw.get("data")),
-        source=check.source(raw.get("source")),
-        users=check.names("users", raw.get("users")),
-        groups=check.names("groups", raw.get("groups")),
-    )
+    # Checked in the order fields were always checked (the first problem is the one named),
+    # put in the order of ``Notification.to_dict`` (the same bytes either way). A field left
+    # out (or null) costs no call: most notifications set a few of them.
+    wire = {"message": check.required("message", get("message"), limits.max_message_chars),
+            "type": check.choice("type", get("type", "info"), TYPES),
+            "autoClose": check.auto_close("autoClose", get("autoClose", 5000))}
+    short = limits.max_short_chars
+    for name in ("title", "origin", "topic"):
+        if (value := get(name)) is not None:
+            wire[name] = check.text(name, value, short)
+    if (value := get("link")) is not None:
+        wire["link"] = check.url("link", value)
+    actions = check.actions(get("actions"))
+    if (value := get("key")) is not None:
+        wire["key"] = check.text("key", value, short)
+    for name in ("expiresAt", "notBefore"):
+        if (value := get(name)) is not None:
+            wire[name] = check.timestamp(name, value)
+    if (value := get("excludeUsers")) is not None and (names := check.names("excludeUsers",
+                                                                            value)):
+        wire["excludeUsers"] = list(names)
+    if (pinned is not None and check.flag("pinned", pinned)) or require_ack:
+        wire["pinned"] = True  # an acknowledgement is asked on a banner
+    if require_ack:
+        wire["requireAck"] = True
+    if actions:
+        wire["actions"] = actions
+    if (value := get("data")) is not None and (data := check.data("data", value)):
+        wire["data"] = data
+    if (value := get("source")) is not None:
+        wire["source"] = check.source(value).to_dict()  # type: ignore[union-attr]
+    users = get("users")
+    groups = get("groups")
+    return (wire, () if users is None else check.names("users", users),
+            () if groups is None else check.names("groups", groups))
 
+
+def pack(wire: Mapping[str, Any]) -> bytes:
+    """The msgpack form of a wire form. Valid JSON can still hold what msgpack cannot (an
+    integer over 64 bits): a ValidationError, raised before anything is written."""
+    try:
+        return msgpack.packb(wire)  # type: ignore[no-any-return]
+    except (ValueError, OverflowError) as err:
+        raise ValidationError("notification", f"holds a value that cannot be stored ({err})"
+                              ) from None
 
 
 def validate_names(name: str, raw: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[str, ...]:
@@ -230,6 +268,8 @@ def validate_source(raw: Any, limits: Limits = DEFAULT_LIMITS) -> Source | None:
 _FIELDS = frozenset({"message", "type", "autoClose", "title", "origin", "topic", "link",
                      "actions", "key", "expiresAt", "notBefore", "excludeUsers", "pinned",
                      "requireAck", "data", "source", "users", "groups"})
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+"""How ``data`` is measured; made once (``json.dumps`` with options makes an encoder a call)."""
 _ACTION_FIELDS = frozenset({"label", "caption", "displayType", "link", "commandId", "args"})
 _SOURCE_FIELDS = {"notebook": ("kind", "path", "cellId"), "terminal": ("kind", "name")}
 
@@ -241,13 +281,15 @@ class _Checker:
     limits: Limits
 
     def text(self, name: str, value: Any, limit: int, *, required: bool = False) -> str | None:
+        if type(value) is str and value.isascii() and len(value) <= limit and not required:
+            return value  # the common case, decided without a scan (isascii reads a flag)
         if value is None:
             if required:
                 raise ValidationError(name, "is required")
             return None
         if not isinstance(value, str):
             raise ValidationError(name, f"must be text, not {_kind(value)}")
-        if _SURROGATE.search(value):
+        if not value.isascii() and _SURROGATE.search(value):
             raise ValidationError(name, "holds a lone surrogate (U+D800-U+DFFF): not text")
         if required and not value.strip():
             raise ValidationError(name, "must not be empty")
@@ -306,8 +348,8 @@ class _Checker:
         if not isinstance(value, dict):
             raise ValidationError(name, f"must be a JSON object, not {_kind(value)}")
         try:
-            size = len(json.dumps(value, separators=(",", ":"), allow_nan=False,
-                                  ensure_ascii=False).encode())
+            text = _COMPACT_JSON.encode(value)
+            size = len(text) if text.isascii() else len(text.encode())
         except (TypeError, ValueError, RecursionError) as err:  # a lone surrogate: ValueError
             raise ValidationError(name, f"must hold only JSON values ({err})") from None
         if size > self.limits.max_data_bytes:
@@ -329,43 +371,47 @@ class _Checker:
                                                       "characters")
         return tuple(dict.fromkeys(value))  # drop repeats, keep order
 
-    def actions(self, value: Any) -> tuple[Action, ...]:
+    def actions(self, value: Any) -> list[dict[str, Any]]:
         if value is None:
-            return ()
+            return []
         if not isinstance(value, list | tuple):
             raise ValidationError("actions", f"must be a list, not {_kind(value)}")
         if len(value) > self.limits.max_actions:
             raise TooLarge("actions", f"has {len(value)} actions; the limit is "
                                       f"{self.limits.max_actions}")
-        return tuple(self.action(f"actions[{i}]", item) for i, item in enumerate(value))
+        return [self.action(f"actions[{i}]", item) for i, item in enumerate(value)]
 
-    def action(self, where: str, raw: Any) -> Action:
+    def action(self, where: str, raw: Any) -> dict[str, Any]:
+        """An action's wire form, as ``Action.to_dict`` gives it."""
         if not isinstance(raw, Mapping):
             raise ValidationError(where, f"must be an object, not {_kind(raw)}")
-        unknown = set(raw) - _ACTION_FIELDS
-        if unknown:
-            raise ValidationError(f"{where}.{sorted(unknown, key=str)[0]}", "unknown field (known: "
+        if not _ACTION_FIELDS.issuperset(raw):
+            unknown = sorted(set(raw) - _ACTION_FIELDS, key=str)[0]
+            raise ValidationError(f"{where}.{unknown}", "unknown field (known: "
                                   f"{', '.join(sorted(_ACTION_FIELDS))})")
         short = self.limits.max_short_chars
-        link = self.url(f"{where}.link", raw.get("link"))
-        command_id = self.text(f"{where}.commandId", raw.get("commandId"), short)
+        get = raw.get
+        link = self.url(f"{where}.link", get("link"))
+        command_id = self.text(f"{where}.commandId", get("commandId"), short)
         if command_id is not None and not _COMMAND_ID.fullmatch(command_id):
             raise ValidationError(f"{where}.commandId", f"is not a command id: {command_id!r}")
         if link and command_id:
             raise ValidationError(where, "may have a link or a commandId, not both")
-        args = raw.get("args")
+        args = get("args")
         if args is not None:
             if command_id is None:
                 raise ValidationError(f"{where}.args", "needs a commandId")
             args = self.data(f"{where}.args", args)
-        return Action(
-            label=self.required(f"{where}.label", raw.get("label"), short),
-            caption=self.text(f"{where}.caption", raw.get("caption"), short) or "",
-            display_type=self.choice(f"{where}.displayType", raw.get("displayType", "default"),
-                                     DISPLAY_TYPES),
-            link=link, command_id=command_id, args=args,
-        )
-
+        out: dict[str, Any] = {"label": self.required(f"{where}.label", get("label"), short),
+                               "caption": self.text(f"{where}.caption", get("caption"),
+                                                    short) or "",
+                               "displayType": self.choice(f"{where}.displayType",
+                                                          get("displayType", "default"),
+                                                          DISPLAY_TYPES)}
+        for name, value in (("link", link), ("commandId", command_id), ("args", args)):
+            if value is not None:
+                out[name] = value
+        return out
 
     def source(self, raw: Any) -> Source | None:
         if raw is None:

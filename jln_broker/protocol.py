@@ -81,10 +81,12 @@ class StreamNames:
 
     def targets(self, notification: Notification) -> list[str]:
         """The streams a notification is written to."""
-        if notification.is_broadcast:
-            return [self.broadcast]
-        return ([self.user(u) for u in notification.users]
-                + [self.group(g) for g in notification.groups])
+        return self.targets_of(notification.users, notification.groups)
+
+    def targets_of(self, users: Iterable[str], groups: Iterable[str]) -> list[str]:
+        """The streams of an audience: each user's and group's, or (neither) the broadcast."""
+        streams = [self.user(u) for u in users] + [self.group(g) for g in groups]
+        return streams or [self.broadcast]
 
     def audience(self, user: str | None, groups: Iterable[str] = ()) -> list[str]:
         """The streams a reader serving ``user`` (and their ``groups``) is entitled to."""

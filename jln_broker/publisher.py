@@ -31,7 +31,7 @@ from redis.exceptions import NoScriptError, ReadOnlyError
 from .backoff import REFUSED, RETRYABLE, Backoff
 from .connection import async_client, kind, sync_client
 from .errors import BrokerRefused, JLNError, ValidationError
-from .model import DEFAULT_LIMITS, Limits, Notification, validate
+from .model import DEFAULT_LIMITS, Limits, Notification, checked_wire, pack, validate
 from .protocol import StreamNames
 from .receipts import ReadWait, Receipts, read_receipts, read_receipts_sync
 from .refusals import refusal, worth_retrying
@@ -59,7 +59,14 @@ def notification_from(message: str, fields: Mapping[str, Any],
 
 
 def _checked(items: Iterable[NotificationLike], limits: Limits) -> list[Notification]:
-    return [n if isinstance(n, Notification) else validate(n, limits) for n in items]
+    """Each one checked (a Notification already was); a problem names its place, ``[3].type``."""
+    checked: list[Notification] = []
+    for item in items:
+        try:
+            checked.append(item if isinstance(item, Notification) else validate(item, limits))
+        except ValidationError as err:
+            raise err.within(f"[{len(checked)}]") from None
+    return checked
 
 
 IDEMPOTENCY_TTL_MS = 86_400_000
@@ -142,12 +149,42 @@ def checked_idempotency_key(key: str | None) -> str | None:
 
 @dataclass(frozen=True)
 class _Batch:
-    """Notifications planned onto their streams, as the publish script's keys and arguments;
-    turns its answer back into each notification's ids."""
+    """Notifications checked and planned onto their streams, as the publish script's keys and
+    arguments; turns its answer back into each notification's ids."""
 
     names: StreamNames
     maxlen: int
-    notifications: Sequence[Notification]
+    streams: Sequence[str]
+    """Each target stream once, in the order the batch first names it."""
+    entries: Sequence[bytes | str]
+    """Per notification: its msgpack payload, then its streams' numbers in the script's KEYS
+    (``"2"``, ``"2,3"``)."""
+
+    @classmethod
+    def planned(cls, items: Iterable[NotificationLike], names: StreamNames, maxlen: int,
+                limits: Limits) -> _Batch:
+        """Check each one (a Notification already was) and pack it, once; a mapping goes
+        straight to its payload, no Notification made. A problem names its place:
+        ``[3].type``."""
+        streams: dict[str, int] = {}  # stream -> its number in KEYS (1-based, after the key)
+        plans: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}  # audience -> numbers
+        entries: list[bytes | str] = []
+        for item in items:
+            try:
+                if isinstance(item, Notification):
+                    payload, users, groups = item.packed, item.users, item.groups
+                else:
+                    wire, users, groups = checked_wire(item, limits)
+                    payload = pack(wire)
+            except ValidationError as err:
+                raise err.within(f"[{len(entries) // 2}]") from None
+            plan = plans.get((users, groups))
+            if plan is None:
+                plan = plans[users, groups] = ",".join(
+                    str(streams.setdefault(s, len(streams) + 2))
+                    for s in names.targets_of(users, groups))
+            entries += (payload, plan)
+        return cls(names, maxlen, list(streams), entries)
 
     def script_call(self, idempotency_key: str | None, retry_for: float
                     ) -> tuple[list[str], list[Any]]:
@@ -157,23 +194,7 @@ class _Batch:
             key, ttl = f"auto:{uuid.uuid4().hex}", int((retry_for + 60) * 1000)
         else:
             key, ttl = idempotency_key, IDEMPOTENCY_TTL_MS
-        streams: dict[str, int] = {}  # stream -> its number in KEYS (1-based, after the key)
-        plans: dict[tuple[tuple[str, ...], tuple[str, ...]], str] = {}  # audience -> numbers
-        args: list[Any] = [ttl, self.maxlen]
-        for notification in self.notifications:
-            audience = notification.users, notification.groups
-            plan = plans.get(audience)
-            if plan is None:
-                plan = plans[audience] = ",".join(
-                    str(streams.setdefault(s, len(streams) + 2))
-                    for s in self.names.targets(notification))
-            args += (notification.packed, plan)
-        return [self.names.idempotency(key), *streams], args
-
-    def requests(self, idempotency_key: str | None) -> list[tuple[Notification, str]]:
-        """Through a Jupyter server: each notification with the key of its request."""
-        keys = request_keys(idempotency_key, len(self.notifications))
-        return list(zip(self.notifications, keys, strict=True))
+        return [self.names.idempotency(key), *self.streams], [ttl, self.maxlen, *self.entries]
 
     def ids(self, answer: bytes | str) -> list[list[str]]:
         """The script's answer: this call's ids, or the first call's with the same key."""
@@ -214,7 +235,14 @@ class _Options:
                              ancestry_for(self.url))
 
     def batch(self, notifications: Iterable[NotificationLike]) -> _Batch:
-        return _Batch(self.names, self.maxlen, _checked(notifications, self.limits))
+        return _Batch.planned(notifications, self.names, self.maxlen, self.limits)
+
+    def _requests(self, notifications: Iterable[NotificationLike], idempotency_key: str | None
+                 ) -> list[tuple[Notification, str]]:
+        """Through a Jupyter server: each notification with the key of its request."""
+        checked = _checked(notifications, self.limits)
+        keys = request_keys(checked_idempotency_key(idempotency_key), len(checked))
+        return list(zip(checked, keys, strict=True))
 
 
 class Publisher(_Options):
@@ -242,10 +270,11 @@ class Publisher(_Options):
                      idempotency_key: str | None = None) -> list[list[str]]:
         """Publish many in one round trip, all or nothing, and return each one's ids (through a
         Jupyter server: one request each)."""
+        if self._http:
+            return [self._http.post(n, k) for n, k in self._requests(notifications,
+                                                                    idempotency_key)]
         batch = self.batch(notifications)
         key = checked_idempotency_key(idempotency_key)
-        if self._http:
-            return [self._http.post(n, k) for n, k in batch.requests(key)]
         assert self._script is not None and self._redis is not None
         keys, args = batch.script_call(key, self.retry_for)
         backoff = Backoff(give_up_after=self.retry_for)
@@ -310,11 +339,12 @@ class AsyncPublisher(_Options):
                            idempotency_key: str | None = None) -> list[list[str]]:
         """Publish many in one round trip, all or nothing, and return each one's ids (through a
         Jupyter server: one request each)."""
-        batch = self.batch(notifications)
-        key = checked_idempotency_key(idempotency_key)
         if self._http:
             # urllib blocks; a thread keeps the caller's event loop free.
-            return [await asyncio.to_thread(self._http.post, n, k) for n, k in batch.requests(key)]
+            return [await asyncio.to_thread(self._http.post, n, k)
+                    for n, k in self._requests(notifications, idempotency_key)]
+        batch = self.batch(notifications)
+        key = checked_idempotency_key(idempotency_key)
         assert self._script is not None and self._redis is not None
         keys, args = batch.script_call(key, self.retry_for)
         backoff = Backoff(give_up_after=self.retry_for)

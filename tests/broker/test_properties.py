@@ -168,6 +168,25 @@ def test_any_input_is_a_notification_both_forms_carry_or_an_error_naming_a_field
 
 
 @SETTINGS
+@given(raw_notifications)
+def test_the_publishers_way_to_an_entry_agrees_with_validate(raw: dict[Any, Any]) -> None:
+    """A batch of mappings goes straight to its payloads (``checked_wire``, ``pack``), no
+    Notification made: the same bytes and audience as ``validate(raw).packed``, or the same
+    error."""
+    try:
+        note = validate(raw)
+        expected: Any = (note.packed, note.users, note.groups)
+    except ValidationError as err:
+        expected = (type(err), err.field, err.problem)
+    try:
+        wire, users, groups = model.checked_wire(raw)
+        got: Any = (model.pack(wire), users, groups)
+    except ValidationError as err:
+        got = (type(err), err.field, err.problem)
+    assert got == expected
+
+
+@SETTINGS
 @given(st.dictionaries(st.sampled_from([*FIELDS, "p"]) | st.text(max_size=6),
                        st.binary(max_size=40) | texts.map(lambda t: t.encode("utf-8",
                                                                              "surrogatepass")),

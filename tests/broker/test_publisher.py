@@ -23,6 +23,7 @@ from jln_broker import (
     NotFound,
     Notification,
     Publisher,
+    TooLarge,
     ValidationError,
     connection,
     validate,
@@ -116,7 +117,7 @@ def test_publish_many_returns_ids_per_notification_in_order(broker_url: str) -> 
 
 def test_a_batch_checks_each_stream_once_and_keeps_its_order_on_each(
         redis_server: RedisServer, redis_url: str) -> None:
-    batch = [{"message": "1", "users": ["ada"]}, {"message": "2"},
+    batch: list[dict[str, Any]] = [{"message": "1", "users": ["ada"]}, {"message": "2"},
              {"message": "3", "users": ["ada"], "groups": ["ml"]},
              {"message": "4", "users": ["ada"]}]
 
@@ -176,6 +177,19 @@ def test_invalid_batch_writes_nothing(broker_url: str, batch: list[dict[str, obj
 
     assert stored(broker_url, "jln:broadcast") == []
     assert stored(broker_url, "jln:user:ada") == []
+
+
+def test_a_refused_notification_of_a_batch_is_named_by_its_place(broker_url: str) -> None:
+    batch: list[Notification | dict[str, Any]] = [
+        validate({"message": "built"}), {"message": "fine"}, {"message": "also fine"},
+        {"message": "x" * 10_001}]
+
+    with Publisher(broker_url) as pub, pytest.raises(TooLarge) as caught:
+        pub.publish_many(batch)
+
+    assert caught.value.field == "[3].message"
+    assert "the limit is 10000" in str(caught.value)
+    assert stored(broker_url, "jln:broadcast") == []
 
 
 def test_invalid_keyword_raises_before_writing(broker_url: str) -> None:
@@ -240,7 +254,7 @@ async def test_async_invalid_batch_writes_nothing(broker_url: str) -> None:
         with pytest.raises(ValidationError) as caught:
             await pub.publish_many([{"message": "fine"}, {"message": "m", "type": "fatal"}])
 
-    assert caught.value.field == "type"
+    assert caught.value.field == "[1].type"  # which one, then which field
     assert stored(broker_url, "jln:broadcast") == []
 
 
