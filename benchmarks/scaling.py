@@ -65,6 +65,7 @@ class Measured:
     published: int
     redis_cpu: float  # seconds of Redis CPU (user + sys) over ``seconds``
     commands: int
+    reads: int  # XREAD calls Redis served over ``seconds``
     readers_cpu: float  # seconds of the worker processes' CPU over ``seconds``
     outcome: Outcome
 
@@ -158,8 +159,9 @@ def _measure(url: str, workers: _Workers, wakeup: str, size: int, scale: Scale) 
         publisher.close()
         _delete(client, prefix)
         client.close()
-    return Measured(wakeup, size, after[2] - before[2], count, after[0][0] - before[0][0],
-                    after[0][1] - before[0][1], after[1] - before[1], _merged(outcomes))
+    return Measured(wakeup, size, after[2] - before[2], count, after[0].cpu - before[0].cpu,
+                    after[0].commands - before[0].commands, after[0].reads - before[0].reads,
+                    after[1] - before[1], _merged(outcomes))
 
 
 def _schedule(names: StreamNames, users: Sequence[tuple[str, str]]
@@ -202,12 +204,19 @@ def _publish(publisher: Publisher, client: redis.Redis,
     return count
 
 
-def _snapshot(client: redis.Redis) -> tuple[float, int]:
-    """Redis's CPU seconds (user + sys, main thread and all) and commands processed so far."""
+@dataclass(frozen=True)
+class _Counters:
+    cpu: float  # seconds, user + sys, all threads
+    commands: int
+    reads: int  # XREAD calls
+
+
+def _snapshot(client: redis.Redis) -> _Counters:
+    """What Redis has spent and served so far, by its own count."""
     cpu = client.info("cpu")
-    stats = client.info("stats")
-    return (float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
-            int(stats["total_commands_processed"]))
+    calls = client.info("commandstats").get("cmdstat_xread", {}).get("calls", 0)
+    return _Counters(float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"]),
+                     int(client.info("stats")["total_commands_processed"]), int(calls))
 
 
 def _finish(pipe: Connection, published: dict[str, int]) -> Outcome:
@@ -226,8 +235,7 @@ def _receive(pipe: Connection, timeout: float) -> object:
 
 def _merged(outcomes: Sequence[Outcome]) -> Outcome:
     return Outcome(sum(o.expected for o in outcomes), sum(o.received for o in outcomes),
-                   sum(o.duplicated for o in outcomes), sum(o.reads for o in outcomes),
-                   b"".join(o.latencies for o in outcomes))
+                   sum(o.duplicated for o in outcomes), b"".join(o.latencies for o in outcomes))
 
 
 def _delete(client: redis.Redis, prefix: str) -> None:
@@ -242,7 +250,7 @@ def _row(m: Measured, scale: Scale) -> Result:
     figures = (*latency_figures(latencies),
                Figure("redis cpu", 100 * m.redis_cpu / m.seconds, "%"),
                Figure("ops", m.commands / m.seconds, "/s"),
-               Figure("reads", m.outcome.reads / m.seconds, "/s"),
+               Figure("reads", m.reads / m.seconds, "/s"),
                Figure("deliveries", len(latencies) / m.seconds, "/s"),
                Figure("lost", lost, ""), Figure("duplicated", m.outcome.duplicated, ""),
                Figure("readers cpu", 100 * m.readers_cpu / m.seconds, "%"))
@@ -254,7 +262,7 @@ def _row(m: Measured, scale: Scale) -> Result:
     return Result(SUITE, f"{m.wakeup}: {m.servers:,} servers", "redis", figures,
                   {"servers": m.servers, "groups": math.ceil(m.servers / GROUP_SIZE),
                    "rate_per_s": scale.rate, "mix": "1:5:14", "seconds": scale.seconds,
-                   "workers": scale.workers, "samples": len(latencies)}, note)
+                   "workers": scale.workers}, note, latencies)
 
 
 def _latencies(m: Measured) -> array[float]:
@@ -266,7 +274,7 @@ def _latencies(m: Measured) -> array[float]:
 def _per_read_us(m: Measured) -> float:
     """Redis CPU per reader's read, its fixed costs (cron, publishing) included: meaningful
     at the largest N, where they are small beside the reads."""
-    return m.redis_cpu / m.outcome.reads * 1e6 if m.outcome.reads else math.nan
+    return m.redis_cpu / m.reads * 1e6 if m.reads else math.nan
 
 
 def _saturation(wakeup: str, runs: Sequence[Measured]) -> Result:

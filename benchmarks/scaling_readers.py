@@ -64,17 +64,14 @@ class Outcome:
     expected: int
     received: int
     duplicated: int
-    reads: int
     latencies: bytes  # array('d') of seconds, measured notifications only
 
 
 @dataclass
 class Tally:
-    """A worker's figures: each measured delivery's latency, and how many reads Redis served
-    (a read that brings several entries is a reader falling behind, or a fan-out paying off)."""
+    """A worker's figures: each measured delivery's latency, and its readers that are ready."""
 
     latencies: array[float] = field(default_factory=lambda: array("d"))
-    reads: int = 0
     connected: int = 0  # readers connected (and subscribed), so about to make their first read
 
 
@@ -132,7 +129,7 @@ async def _run(job: Job, pipe: Connection) -> None:
     while _received(servers) < expected and time.monotonic() < deadline:
         await asyncio.sleep(0.02)
     pipe.send(Outcome(expected, _received(servers), sum(s.duplicated for s in servers),
-                      tally.reads, tally.latencies.tobytes()))
+                      tally.latencies.tobytes()))
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -190,7 +187,6 @@ async def follow(connect: Connect, tally: Tally, epoch: str, streams: list[str],
     cursor = dict.fromkeys(streams, "0-0")  # fresh streams: 0-0 misses nothing
     while True:
         await _read(redis, epoch, cursor, deliver, BLOCK_MS)
-        tally.reads += 1
 
 
 async def follow_hints(connect: Connect, tally: Tally, epoch: str, streams: list[str],
@@ -221,9 +217,7 @@ async def _read_on_hints(redis: resp.Connection, tally: Tally, epoch: str, strea
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(hinted.wait(), SAFETY_POLL_S)
         hinted.clear()
-        full = await _read(redis, epoch, cursor, deliver, None)
-        tally.reads += 1
-        if full:
+        if await _read(redis, epoch, cursor, deliver, None):
             hinted.set()  # a full page: more may be waiting
 
 
