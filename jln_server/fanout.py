@@ -1,10 +1,11 @@
 """One stream reader per server process, fanned out to every open JupyterLab tab.
 
 Each batch the reader yields goes into the owner's history first, which says what to push now
-(scheduled notifications wait there until they fall due), and is then encoded to JSON once and
-queued, as the same string, on every subscription. A subscription's queue is bounded: a tab
-that does not keep up is told to go (``Subscription.overflowed``) and comes back later with its
-cursor, while the others never wait.
+(scheduled notifications wait there until they fall due), and is then encoded once, to one
+WebSocket frame, and handed to every subscription: written as the same bytes to every tab whose
+socket is free, queued for the others. A subscription's queue is bounded: a tab that does not
+keep up is told to go (``Subscription.overflowed``) and comes back later with its cursor, while
+the others never wait.
 
 A notification with a key that a later one with the same key and origin supersedes before it is
 sent is not sent (the browser would only replace it in place): within a batch, once for every
@@ -26,7 +27,7 @@ from jln_broker.integrity import StreamsReset
 from jln_broker.protocol import Cursor, Delivered
 from jln_broker.reader import Batch, ReaderStats, StreamReader
 
-from . import wire
+from . import frames, wire
 from .subscription import Subscription, is_ahead
 from .wire import Piece, key_of
 
@@ -156,7 +157,9 @@ class Fanout:
                                     ) from None
 
     def unsubscribe(self, sub: Subscription) -> None:
+        """The connection has closed, or is closing: hold nothing more for it."""
         self.subscriptions.discard(sub)
+        sub.detach()
         if sub.overflowed:
             self.slow_clients += 1
 
@@ -171,9 +174,10 @@ class Fanout:
                 yield Piece.of(result.items, result.cursor, self.history.marks)
 
     def tell_all(self, frame: str) -> None:
-        """Queue a frame for every tab (a state change), behind what each has waiting."""
-        for sub in self.subscriptions:
-            sub.put(frame)
+        """Send a frame to every tab (a state change), behind what each has waiting."""
+        encoded = frames.text(frame)
+        for sub in tuple(self.subscriptions):  # one cut off leaves the set
+            sub.put(frame, encoded)
 
     async def _halt(self, tasks: Sequence[asyncio.Task[None]]) -> None:
         for task in tasks:
@@ -232,7 +236,7 @@ class Fanout:
                 if old.position(s) != "0-0"}  # a stream that held nothing lost nothing
         start = Cursor({**now.positions, **dict.fromkeys(streams, "0-0")}, None, now.epoch)
         pieces = list(self.replay(start, now))
-        for sub in self.subscriptions:
+        for sub in tuple(self.subscriptions):  # one cut off leaves the set
             sub.ahead = None
             if gaps:
                 sub.put(wire.gap_frame(gaps))
@@ -260,8 +264,9 @@ class Fanout:
             return
         batch = Batch(latest_of_each_key(due), self.cursor or positions)
         piece = Piece.of(batch.items, batch.cursor)
-        for sub in self.subscriptions:
-            sub.offer(piece, batch)
+        frame = frames.text(wire.notifications_frame([piece]))  # once, for every tab
+        for sub in tuple(self.subscriptions):  # one cut off leaves the set
+            sub.offer(piece, batch, frame)
 
 
 def latest_of_each_key(delivered: list[Delivered]) -> list[Delivered]:

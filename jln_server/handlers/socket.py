@@ -14,6 +14,7 @@ from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
+from tornado.iostream import SSLIOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from jln_broker.errors import ValidationError
@@ -22,7 +23,7 @@ from jln_broker.protocol import Cursor
 from .. import wire
 from ..identity import hub_user
 from ..service import NotifyService
-from ..subscription import Queued, Subscription
+from ..subscription import Subscription
 from .base import AUTH_RESOURCE
 
 CLOSE_TOO_SLOW = 4008
@@ -35,7 +36,9 @@ need nothing like that bandwidth (this is 2.5 MB/s at 100 ms of round trip)."""
 
 
 class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
-    """One tab's connection; the fan-out does the work, this only writes what it queues."""
+    """One tab's connection: the hello and the replay, written here; then live frames, which
+    the fan-out writes through ``send`` as they come (no task per connection waits for them).
+    Frames are written as built: this socket never negotiates compression."""
 
     auth_resource = AUTH_RESOURCE
 
@@ -43,6 +46,7 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self.service = service
         self._task: asyncio.Task[None] | None = None
         self._since: Cursor | None = None
+        self._sub: Subscription | None = None
 
     @ws_authenticated
     @authorized
@@ -68,20 +72,66 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         """Clients have nothing to say: the cursor travels in the URL, state goes by REST."""
 
     def on_close(self) -> None:
-        """Let go of the ping timer and the task: WebSocketMixin stops its timer only at the
-        next ping (30 s later), holding this closed handler until then, and both refer back
-        to it, so without this every connection waits for the cyclic collector."""
+        """Let go of the subscription, the ping timer and the task: WebSocketMixin stops its
+        timer only at the next ping (30 s later), holding this closed handler until then, and
+        both refer back to it, so without this every connection waits for the cyclic
+        collector."""
         if self.ping_callback is not None:
             self.ping_callback.stop()
             self.ping_callback = None
         if self._task:
             self._task.cancel()
             self._task = None
+        if self._sub:
+            self.service.fanout.unsubscribe(self._sub)
+            self._sub = None
+
+    def send(self, frame: bytes) -> int:
+        """Write ``frame`` for the fan-out (``Link.send``): straight to the socket when nothing
+        waits in the stream's buffer, which keeps the order, with no future, task or copy per
+        client; what the kernel does not take waits in the stream's buffer, and the
+        subscription hears when it has gone. A TLS stream is always written through tornado."""
+        connection = self.ws_connection
+        if connection is None or connection.is_closing() or (stream := connection.stream) is None:
+            return 0  # gone, or going: on_close lets the subscription go
+        if not stream.writing() and not isinstance(stream, SSLIOStream):
+            try:
+                written = stream.socket.send(frame)
+            except OSError:  # full (EAGAIN) or broken: tornado's write below finds out which
+                written = 0
+            if written == len(frame):
+                return 0
+            frame = frame[written:]
+        try:
+            writing = stream.write(frame)
+        except StreamClosedError:
+            return 0
+        if writing.done():
+            return 0
+        writing.add_done_callback(self._written)
+        return len(frame)
+
+    def end(self, overflowed: bool) -> None:
+        """Close for the fan-out (``Link.end``), which lets the subscription go at once. The
+        close frame queues behind what the stream holds; tornado drops a client that does
+        not answer it within 5 s."""
+        if self._sub:
+            self.service.fanout.unsubscribe(self._sub)
+            self._sub = None
+        if overflowed:
+            self.close(CLOSE_TOO_SLOW, "too slow: send queue full; reconnect with your cursor")
+        else:
+            self.close(1001, "server shutting down")
+
+    def _written(self, _: object) -> None:
+        if self._sub:
+            self._sub.sent()
 
     async def _serve(self) -> None:
         """Hello, what the client missed, then live. While the streams cannot be read (Redis
         down since the server started) the hello says so at once, and the rest follows once
-        they can, with a cursor for a client that came without one."""
+        they can, with a cursor for a client that came without one. Once live, this task
+        ends: the fan-out writes the rest."""
         fanout = self.service.fanout
         waited = not fanout.loaded
         try:
@@ -89,6 +139,7 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             subscribed = await fanout.subscribe(self._since)
         except (WebSocketClosedError, asyncio.CancelledError):
             return
+        self._sub = subscribed.sub  # on_close lets it go, from now on
         try:
             if waited:
                 if told != wire.broker_state(fanout.decoder.stats):
@@ -104,11 +155,10 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             elif waited:
                 await self.write_message(wire.notifications_frame(
                     [wire.Piece.of([], subscribed.until)]))
-            await self._send_live(subscribed.sub)
         except (WebSocketClosedError, asyncio.CancelledError):
-            pass
-        finally:
-            fanout.unsubscribe(subscribed.sub)
+            return
+        subscribed.sub.attach(self)
+        self._task = None
 
     async def _hello(self, cursor: Cursor | None) -> wire.Json:
         """Say hello; return the broker state it told."""
@@ -117,51 +167,3 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
             cursor, self.service.owner.name, self.service.poll_interval,
             self.service.history.unread_now(), broker))
         return broker
-
-    async def _send_live(self, sub: Subscription) -> None:
-        while queued := await sub.next():
-            for text in _frames(queued):
-                await self._send_unless_gone(text, sub)
-        if sub.overflowed:
-            self.close(CLOSE_TOO_SLOW, "too slow: send queue full; reconnect with your cursor")
-        else:
-            self.close(1001, "server shutting down")
-
-    async def _send_unless_gone(self, text: str, sub: Subscription) -> None:
-        """Send one frame, but stop waiting for it once the subscription overflows: a client
-        that stopped reading leaves the write pending forever, and must still be cut off (the
-        close frame queues behind it; tornado drops the connection if no answer comes)."""
-        sub.sending_bytes = len(text)
-        sending = asyncio.ensure_future(self.write_message(text))
-        gone = asyncio.ensure_future(sub.gone())
-        try:
-            await asyncio.wait({sending, gone}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if sending.done():
-                sub.sending_bytes = 0
-            gone.cancel()
-            if not sending.done():  # it fails when the connection drops: expected, not logged
-                sending.add_done_callback(lambda done: done.cancelled() or done.exception())
-        if sending.done():
-            sending.result()
-
-
-def _frames(queued: list[Queued]) -> list[str]:
-    """Runs of pieces become one notifications frame each; other frames go as they are, in
-    the order they were queued."""
-    out: list[str] = []
-    run: list[wire.Piece] = []
-    for item in queued:
-        if isinstance(item, wire.Piece):
-            run.append(item)
-            continue
-        if run:
-            out.append(wire.notifications_frame(run))
-            run = []
-        out.append(item)
-    if run:
-        out.append(wire.notifications_frame(run))
-    return out
-
-
-

@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -16,9 +17,9 @@ from jln_broker.history import History
 from jln_broker.model import Notification
 from jln_broker.protocol import Cursor, Delivered, StreamNames, entry_id_key
 from jln_broker.reader import Batch, Decoder, StreamReader
+from jln_server import frames
 from jln_server.fanout import Fanout
-from jln_server.handlers.socket import _frames
-from jln_server.subscription import Queued, Subscription
+from jln_server.subscription import Queued, Subscription, texts
 from jln_server.wire import Piece
 
 STREAM = "jln:broadcast"
@@ -27,6 +28,16 @@ STREAM = "jln:broadcast"
 def fanout_on(url: str, queue_limit: int = 1000) -> Fanout:
     history = History(async_client(url), StreamNames(), "ada", Decoder(keep_expired=True))
     return Fanout(history, [STREAM], queue_limit=queue_limit, block_ms=200)
+
+
+async def queued_on(sub: Subscription, timeout: float = 10) -> list[Queued]:
+    """What a subscription not yet live holds, once it holds something."""
+    async def taken() -> list[Queued]:
+        while not (queued := sub.take()):
+            await asyncio.sleep(0.01)
+        return queued
+
+    return await asyncio.wait_for(taken(), timeout)
 
 
 @pytest.mark.asyncio
@@ -47,7 +58,7 @@ async def test_a_failing_reader_is_restarted_and_nothing_is_lost(
     sub = (await asyncio.wait_for(fanout.subscribe(None), 5)).sub
     async with AsyncPublisher(memory_url) as publisher:
         await publisher.publish("still delivered")
-        pieces = await asyncio.wait_for(sub.next(), 10)
+        pieces = await queued_on(sub)
     await fanout.stop()
 
     assert isinstance(pieces[0], Piece)
@@ -67,9 +78,9 @@ async def test_following_new_groups_from_two_requests_at_once_leaves_one_reader(
                          fanout.follow([STREAM, "jln:group:a", "jln:group:b"]))
     async with AsyncPublisher(memory_url) as publisher:
         await publisher.publish("once")
-        pieces = await asyncio.wait_for(sub.next(), 10)
+        pieces = await queued_on(sub)
         await asyncio.sleep(0.5)  # a second reader would deliver it again by now
-        pieces += sub._queue
+        pieces += sub.take()
     readers = [t for t in asyncio.all_tasks() if t.get_name() == "jln-fanout" and not t.done()]
     await fanout.stop()
 
@@ -98,9 +109,15 @@ async def handed_out(fanout: Fanout, published: str) -> None:
         await asyncio.sleep(0.01)
 
 
+def update(n: int, key: str | None = "build", pad: int = 0) -> Piece:
+    """Notification ``n`` (message ``m<n>``, ``pad`` more characters) as a piece."""
+    delivered = Delivered(STREAM, f"{n}-0", Notification(f"m{n}" + "x" * pad, key=key))
+    return Piece.of([delivered], Cursor({STREAM: f"{n}-0"}))
+
+
 def sent(queued: list[Queued]) -> tuple[list[dict[str, Any]], list[str]]:
     """The notifications a tab would receive from what was queued, and the frames' cursors."""
-    frames = [f for text in _frames(queued) if (f := json.loads(text))["type"] == "notifications"]
+    frames = [f for text in texts(queued) if (f := json.loads(text))["type"] == "notifications"]
     return [n for f in frames for n in f["notifications"]], [f["cursor"] for f in frames]
 
 
@@ -114,7 +131,7 @@ async def test_a_tab_behind_gets_only_the_last_of_a_thousand_updates_of_one_key(
         for i in range(1000):  # one by one: many batches, each queued behind the last
             [last] = await publisher.publish(f"step {i}", key="build", origin="ci")
         await asyncio.wait_for(handed_out(fanout, last), 10)
-    queued = await behind.next()
+    queued = behind.take()
     await fanout.stop()
 
     notifications, cursors = sent(queued)
@@ -135,7 +152,7 @@ async def test_notifications_without_a_key_are_never_dropped(memory_url: str) ->
             if i % 3 == 0:
                 await publisher.publish(f"progress {i}", key="build")
         await asyncio.wait_for(handed_out(fanout, last), 10)
-    notifications, _ = sent(await behind.next())
+    notifications, _ = sent(behind.take())
     await fanout.stop()
 
     messages = [n["message"] for n in notifications]
@@ -154,7 +171,7 @@ async def test_resuming_after_dropped_updates_replays_only_what_came_after(
         for i in range(50):
             [last] = await publisher.publish(f"step {i}", key="build", origin="ci")
         await asyncio.wait_for(handed_out(fanout, last), 10)
-        _, cursors = sent(await behind.next())
+        _, cursors = sent(behind.take())
         [later] = await publisher.publish("after the reconnect")
         await asyncio.wait_for(handed_out(fanout, later), 10)
     until = fanout.cursor
@@ -167,16 +184,12 @@ async def test_resuming_after_dropped_updates_replays_only_what_came_after(
 
 
 def test_a_newer_update_queued_behind_a_state_frame_supersedes_the_older_one() -> None:
-    def update(n: int, key: str | None = "build") -> Piece:
-        delivered = Delivered(STREAM, f"{n}-0", Notification(f"m{n}", key=key))
-        return Piece.of([delivered], Cursor({STREAM: f"{n}-0"}))
-
     sub = Subscription(10)
     for item in (update(1), update(2, key=None), '{"type":"state"}', update(3),
                  update(4, key="other")):
         sub.put(item)
 
-    notifications, cursors = sent(asyncio.run(sub.next()))
+    notifications, cursors = sent(sub.take())
     assert [n["message"] for n in notifications] == ["m2", "m3", "m4"]
     assert Cursor.decode(cursors[-1]).position(STREAM) == "4-0"
 
@@ -190,7 +203,7 @@ def test_a_client_that_stops_reading_is_cut_off_at_its_byte_bound_and_holds_noth
     sub = Subscription(1000, limit_bytes=10_000)
     sub.put(piece(1, 50_000))  # larger than the bound, but alone: a big page is not slowness
     assert not sub.overflowed and sub.held >= 50_000
-    first = asyncio.run(sub.next())
+    first = sub.take()
     sub.sending_bytes = sum(p.size for p in first if isinstance(p, Piece))
 
     for n in range(2, 100):
@@ -200,4 +213,84 @@ def test_a_client_that_stops_reading_is_cut_off_at_its_byte_bound_and_holds_noth
     fit = 10_000 // piece(2, 1000).size
     assert sub.overflowed and n == 2 + fit  # as many as fit in 10,000 bytes, not one more
     assert sub.queued_bytes == 0 and sub.held == sub.sending_bytes  # the queue was let go
-    assert asyncio.run(sub.next()) == []
+    assert sub.take() == []
+
+
+# --- live: written at once, or queued behind what the socket still holds ---------------------
+
+@dataclass
+class FakeLink:
+    """A connection whose socket takes ``takes`` bytes of each write and holds the rest."""
+
+    takes: int = 2**30
+    writes: list[bytes] = field(default_factory=list)
+    ended: list[bool] = field(default_factory=list)
+
+    def send(self, frame: bytes) -> int:
+        self.writes.append(frame)
+        return max(0, len(frame) - self.takes)
+
+    def end(self, overflowed: bool) -> None:
+        self.ended.append(overflowed)
+
+
+def texts_of(data: bytes) -> list[str]:
+    """The text frames in ``data``, read as a client reads them (RFC 6455, unmasked)."""
+    out, at = [], 0
+    while at < len(data):
+        assert data[at] == 0x81  # final text frame
+        size, at = data[at + 1], at + 2
+        if size == 126:
+            size, at = int.from_bytes(data[at:at + 2], "big"), at + 2
+        elif size == 127:
+            size, at = int.from_bytes(data[at:at + 8], "big"), at + 8
+        out.append(data[at:at + size].decode())
+        at += size
+    return out
+
+
+@pytest.mark.parametrize("size", [10, 1000, 70_000])
+def test_a_frame_is_read_back_whole_at_each_length_encoding(size: int) -> None:
+    text = json.dumps({"type": "x", "pad": "é" * size})
+    assert texts_of(frames.text(text)) == [text]
+
+
+def test_a_live_tab_is_written_the_shared_frame_at_once_and_queues_while_its_socket_is_busy(
+        ) -> None:
+    link = FakeLink(takes=0)  # the socket holds every write until told it has gone
+    sub = Subscription(10)
+    sub.put(update(1))  # before going live: queued
+    sub.attach(link)
+    assert len(link.writes) == 1 and sub.sending_bytes > 0
+
+    shared = frames.text('{"type":"state"}')
+    sub.put('{"type":"state"}', shared)
+    sub.put(update(2))
+    sub.put(update(3))  # supersedes 2 while it waits
+    assert len(link.writes) == 1  # the socket is busy: they queue
+
+    link.takes = 2**30
+    sub.sent()
+    assert sub.sending_bytes == 0 and sub.take() == []
+    written = [json.loads(t) for t in texts_of(b"".join(link.writes))]
+    assert [f["type"] for f in written] == ["notifications", "state", "notifications"]
+    assert [n["message"] for f in written for n in f.get("notifications", ())] == ["m1", "m3"]
+
+    sub.put('{"type":"state"}', shared)  # nothing waits now: the very same bytes go at once
+    assert link.writes[-1] is shared
+
+
+def test_a_live_tab_that_stops_reading_is_ended_at_its_bound_and_a_closed_one_is_not_written(
+        ) -> None:
+    link = FakeLink(takes=0)
+    sub = Subscription(1000, limit_bytes=10_000)
+    sub.attach(link)
+    for n in range(100):
+        sub.put(update(n, key=None, pad=1000))
+    assert sub.overflowed and link.ended == [True] and sub.queued_bytes == 0
+
+    closing = Subscription(10)
+    closing.attach(link)
+    closing.close()
+    closing.put(update(1))
+    assert link.ended == [True, False] and len(link.writes) == 1
