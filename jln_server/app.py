@@ -292,6 +292,21 @@ def _log_like(server_log: logging.Logger | logging.LoggerAdapter[logging.Logger]
     """Send the ``jln.*`` loggers (library code, no Jupyter imports) through the server's
     handlers, so their lines carry the server's timestamp and level format."""
     target = server_log.logger if isinstance(server_log, logging.LoggerAdapter) else server_log
+    _drop_unseen_records(target)
     ours = logging.getLogger("jln")
     ours.setLevel(target.getEffectiveLevel())
     ours.handlers = list(target.handlers)  # still propagating: the root logger has none
+
+
+def _drop_unseen_records(server_log: logging.Logger) -> None:
+    """Raise the server's logger to the lowest level one of its handlers writes. traitlets keeps
+    the logger at DEBUG and filters in the handler, so each debug call of every request (the
+    access line of each success, the token check's) built a record only to drop it: ~4 % of
+    an ingest request. Nothing that was written is lost; a handler added through
+    ``logging_config`` or ``--log-level=DEBUG`` keeps its level, and the server's next logging
+    change (dictConfig) puts the logger back to DEBUG."""
+    if server_log.propagate or not server_log.handlers:
+        return  # records go on to other loggers' handlers: not ours to judge
+    lowest = min(handler.level for handler in server_log.handlers)
+    if lowest > server_log.level:
+        server_log.setLevel(lowest)
