@@ -14,8 +14,9 @@ import base64
 import binascii
 import json
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from typing import Any
 
 from ..errors import ValidationError
@@ -48,6 +49,11 @@ class Filters:
     created_before: int | None = None
     scope: str = "all"
     _needle: str = field(default="", init=False, repr=False, compare=False)
+
+    @property
+    def on_marks(self) -> bool:
+        """Whether what these filters admit depends on the user's marks."""
+        return self.read is not None or self.saved is not None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_needle", (self.search or "").casefold())
@@ -156,18 +162,24 @@ class InboxPage:
     unread: int
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Found:
     """The visible entries some filters admit: their places in the visible list, oldest first,
-    and how many are unread."""
+    and how many are unread; worked out over the first ``upto`` entries, when the view's
+    ``layout`` and ``marks`` were as noted."""
 
     places: Sequence[int]
     unread: int
+    upto: int
+    layout: int
+    marks: int
 
 
 FOUND_KEPT = 8
-"""Filtered results kept until the visible list changes: a panel asks the same filters for a
-page, the next page and a count, many times between changes."""
+"""Filtered results kept: a panel asks the same filters for a page, the next page and a count,
+many times between changes. A result stays valid while no visible entry moves (``layout``): an
+arrival at the newest end is tested alone, and a change of marks only recounts the unread among
+the matches (unless the filters are on the marks)."""
 
 
 class InboxView:
@@ -187,13 +199,14 @@ class InboxView:
         self._unread = 0
         self._standing: dict[tuple[str | None, str], Entry] = {}  # by (origin, key)
         self._found: dict[Filters, Found] = {}
+        self._layout = 0  # counts changes that moved or removed a visible entry
+        self._marks = 0  # counts changes of marks
 
     def visible(self, now: int) -> list[Entry]:
         """The inbox, oldest first."""
         seen = (self.timeline.changes, self.state.changes)
         if seen == self._seen and now < self._valid_until:
             return self._visible
-        self._found.clear()
         added = edited = None
         if now < self._valid_until:
             added = self.timeline.appended_since(self._seen[0])
@@ -225,27 +238,39 @@ class InboxView:
         return visible if filters == NO_FILTERS else [visible[i] for i in found.places]
 
     def found(self, filters: Filters, now: int) -> Found:
-        self.visible(now)
+        size = len(self.visible(now))
+        if filters == NO_FILTERS:
+            return Found(range(size), self._unread, size, self._layout, self._marks)
         found = self._found.get(filters)
-        if found is None:
-            found = self._find(filters)
+        if (found is None or found.layout != self._layout
+                or (found.marks != self._marks and filters.on_marks)):
+            found = Found(self._admitted(filters, 0), 0, size, self._layout, -1)
             if len(self._found) >= FOUND_KEPT:
                 del self._found[next(iter(self._found))]
             self._found[filters] = found
+        elif found.upto < size:  # arrivals, all at the newest end
+            assert isinstance(found.places, list)
+            newer = self._admitted(filters, found.upto)
+            found.places.extend(newer)
+            found.unread += sum(map(self._unread_flags.__getitem__, newer))
+            found.upto = size
+        if found.marks != self._marks:
+            found.unread = sum(map(self._unread_flags.__getitem__, found.places))
+            found.marks = self._marks
         return found
 
-    def _find(self, filters: Filters) -> Found:
-        visible = self._visible
-        places: Sequence[int] = range(len(visible))
-        if filters == NO_FILTERS:
-            return Found(places, self._unread)
+    def _admitted(self, filters: Filters, start: int) -> list[int]:
+        """The places from ``start`` on of the visible entries ``filters`` admit."""
+        entries: Iterable[tuple[int, Entry]] = enumerate(islice(self._visible, start, None),
+                                                         start)
         if filters._needle:  # the text alone first: a bare ``in`` per entry, no call
             needle = filters._needle
-            places = [i for i, e in enumerate(visible) if needle in e.text]
-        if replace(filters, search=None) != NO_FILTERS:
-            admits, state, scope_of = filters.admits, self.state, self.scope_of
-            places = [i for i in places if admits(visible[i], state, scope_of)]
-        return Found(places, sum(map(self._unread_flags.__getitem__, places)))
+            places = [i for i, e in entries if needle in e.text]
+            if replace(filters, search=None) == NO_FILTERS:
+                return places
+            entries = ((i, self._visible[i]) for i in places)
+        admits, state, scope_of = filters.admits, self.state, self.scope_of
+        return [i for i, e in entries if admits(e, state, scope_of)]
 
     def count(self, filters: Filters, now: int) -> tuple[int, int]:
         """(unread, total) under ``filters``."""
@@ -311,6 +336,8 @@ class InboxView:
         self._orders = [e.order for e in visible]
         self._unread_flags = bytearray(not state.is_read(e) for e in visible)
         self._unread = self._unread_flags.count(1)
+        self._layout += 1
+        self._marks += 1
         self._standing = standing
         self._seen = (timeline.changes, state.changes)
         self._valid_until = valid_until
@@ -338,6 +365,7 @@ class InboxView:
         """What ``_rebuild`` would do after the marks of ``ids`` changed: a read or unread
         entry counts again, a dismissed one goes, an undismissed one that stands comes back.
         Which entry stands for a key does not depend on the marks."""
+        self._marks += bool(ids)
         for notification_id in dict.fromkeys(ids):
             entry = self.timeline.get(notification_id)
             if entry is None:
@@ -362,11 +390,13 @@ class InboxView:
         if expires_at is not None:
             self._valid_until = min(self._valid_until, expires_at)
         unread = not self.state.is_read(entry)
+        self._layout += place != len(self._visible)
         self._visible.insert(place, entry)
         self._orders.insert(place, entry.order)
         self._unread_flags.insert(place, unread)
         self._unread += unread
 
     def _drop(self, place: int) -> None:
+        self._layout += 1
         self._unread -= self._unread_flags[place]
         del self._visible[place], self._orders[place], self._unread_flags[place]
