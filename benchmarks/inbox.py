@@ -5,10 +5,12 @@ unread count in under 5 ms at p99; at 100,000 the suite shows how both grow. Eac
 asked in the library (``History`` over the private redis-server, the code the server runs) and
 through a real Jupyter server over HTTP (token auth, the handler, JSON), with a text that
 matches almost nothing (every page scans the whole inbox: the worst case), a text that matches
-often, no filter, and a filtered count. A share of the inbox is marked read through
-``POST jln/api/notifications/state`` first, so unread counts are not simply the total. Also: the
-server's time from start until its history answers, and its RSS. Every loop is bounded by a
-count and every wait by a timeout.
+often, no filter, and a filtered count; the text page and the unread count also right after
+one notification's read mark changed (nothing the view kept from the last request is valid
+then). A share of the inbox is marked read through ``POST jln/api/notifications/state`` first,
+so unread counts are not simply the total. Also: what jupyter_server alone costs a request
+(``GET api/status``, and JLN's ``jln/api/status``), the server's time from start until its
+history answers, and its RSS. Every loop is bounded by a count and every wait by a timeout.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import redis
 
 from jln_broker import Publisher
 from jln_broker.connection import async_client
-from jln_broker.history import Filters, History
+from jln_broker.history import Change, Filters, History
 from jln_broker.protocol import StreamNames
 from jln_broker.reader import Decoder
 
@@ -64,15 +66,23 @@ QUICK = Scale(sizes=(2_000, 10_000), samples=(50, 50))
 @dataclass(frozen=True)
 class Question:
     """One request, in both forms: ``History`` filters and the REST query that means the
-    same. ``goal_ms`` is the p99 it must stay under at ``GOAL_SIZE``, if it has one."""
+    same. ``goal_ms`` is the p99 it must stay under at ``GOAL_SIZE``, if it has one.
+    ``after``: before each (untimed), ``"read"`` flips the newest notification's read mark
+    (the view recounts what it kept), ``"dismissal"`` dismisses the next newest (what it kept
+    no longer holds: the worst case). ``http_path``: a request of the server's alone, not asked
+    in the library."""
 
     name: str
     count: bool
     filters: Filters
     query: dict[str, str]
     goal_ms: float | None = None
+    after: str | None = None
+    http_path: str | None = None
 
     def path(self) -> str:
+        if self.http_path is not None:
+            return self.http_path
         if self.count:
             return "/jln/api/notifications/count" + (f"?{urlencode(self.query)}"
                                                      if self.query else "")
@@ -88,6 +98,16 @@ QUESTIONS = (
     Question("unread count", True, Filters(), {}, COUNT_GOAL_MS),
     Question("count, type=error", True, Filters(types=frozenset({"error"})),
              {"type": "error"}),
+    Question(f"after a read change: first page, common text ({COMMON!r})", False,
+             Filters(search=COMMON), {"search": COMMON}, PAGE_GOAL_MS, after="read"),
+    Question("after a read change: unread count", True, Filters(), {}, COUNT_GOAL_MS,
+             after="read"),
+    Question(f"after a dismissal: first page, common text ({COMMON!r})", False,
+             Filters(search=COMMON), {"search": COMMON}, PAGE_GOAL_MS, after="dismissal"),
+    Question("jupyter_server alone: GET api/status", False, Filters(), {},
+             http_path="/api/status"),
+    Question("JLN's status: GET jln/api/status", False, Filters(), {},
+             http_path="/jln/api/status"),
 )
 MARK_READ = ({"topic": "deploy"}, {"type": ["info"]})
 """Marked read, one mark-all each, before asking: together about 29 % of the inbox."""
@@ -197,10 +217,19 @@ def through_server(context: Context, size: int, samples: int) -> list[Result]:
             ready = _until_loaded(rest, started)
             loaded_rss = server.rss()
             results = [_mark_read(rest, size)]
+            newest, *doomed = _newest(rest, samples + 1)
             for question in QUESTIONS:
-                cpu = server.cpu_seconds()
-                timings = [_timed_get(rest, question.path()) for _ in range(samples)]
-                cpu = server.cpu_seconds() - cpu
+                timings, cpu = [], 0.0
+                for sample in range(samples):
+                    if question.after == "read":  # a real change every time
+                        rest.json("POST", "/jln/api/notifications/state",
+                                  {"ids": [newest["id"]], "read": newest["read"] == sample % 2})
+                    elif question.after == "dismissal":
+                        rest.json("POST", "/jln/api/notifications/state",
+                                  {"ids": [doomed[sample]["id"]], "dismissed": True})
+                    begun = server.cpu_seconds()
+                    timings.append(_timed_get(rest, question.path()))
+                    cpu += server.cpu_seconds() - begun
                 results.append(_latency(question, "server", timings, cpu, size, samples))
             after_rss, peak_rss = server.rss(), server.peak_rss()
         finally:
@@ -215,6 +244,19 @@ def through_server(context: Context, size: int, samples: int) -> list[Result]:
                 Figure("peak", peak_rss / MB, "MB")), params),
     ]
     return results
+
+
+def _newest(rest: Rest, count: int) -> list[dict[str, Any]]:
+    """The newest ``count`` notifications of the inbox, a page of at most 200 at a time."""
+    found: list[dict[str, Any]] = []
+    query = {"limit": "200"}
+    while len(found) < count:
+        page = rest.json("GET", f"/jln/api/notifications?{urlencode(query)}")
+        found += page["notifications"]
+        if page["next"] is None:
+            break
+        query["cursor"] = page["next"]
+    return found[:count]
 
 
 def _until_loaded(rest: Rest, started: float) -> float:
@@ -288,17 +330,22 @@ async def in_library(redis_url: str, size: int, samples: int) -> list[Result]:
         loaded = time.perf_counter() - begun
         results = [Result(SUITE, "load the history (History.load)", "library",
                           (Figure("time", loaded * 1000, "ms"),), {"size": size})]
-        for question in QUESTIONS:
-            timings = []
-            cpu = time.process_time()
-            for _ in range(samples):
-                begun = time.perf_counter()
+        newest, *doomed = (await history.page(Filters(), samples + 1, None)).items
+        was_read = history.marks(newest.delivered).read
+        for question in (q for q in QUESTIONS if q.http_path is None):
+            timings, cpu = [], 0.0
+            for sample in range(samples):
+                if question.after == "read":
+                    await history.change([newest.id], Change(read=was_read == sample % 2))
+                elif question.after == "dismissal":
+                    await history.change([doomed[sample].id], Change(dismissed=True))
+                begun, begun_cpu = time.perf_counter(), time.process_time()
                 if question.count:
                     await history.count(question.filters)
                 else:
                     await history.page(question.filters, 50, None)
                 timings.append(time.perf_counter() - begun)
-            cpu = time.process_time() - cpu
+                cpu += time.process_time() - begun_cpu
             results.append(_latency(question, "library", timings, cpu, size, samples))
     finally:
         await client.aclose()
