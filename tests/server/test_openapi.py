@@ -33,6 +33,7 @@ import jln_server
 from jln_broker import model
 from jln_broker.errors import ValidationError
 from jln_broker.model import DEFAULT_LIMITS, Limits
+from jln_server.handlers.notifications import MAX_ARRAY_BYTES, MAX_ARRAY_ITEMS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -347,6 +348,7 @@ def test_one_notification_answers_match_the_description(live_server: LiveServer)
 # a change to either side that the other does not follow fails here, naming the place.
 
 DESCRIPTION = yaml.safe_load(SPEC.read_text())
+PUBLISH = DESCRIPTION["paths"]["/jln/api/notifications"]["post"]
 SCHEMAS = DESCRIPTION["components"]["schemas"]
 FIELDS = SCHEMAS["NotificationFields"]["properties"]
 ACTION = SCHEMAS["ActionIn"]["properties"]
@@ -379,6 +381,10 @@ STATED: list[tuple[str, Any, Any]] = [
      model.SOURCE_KINDS),
     ("NotificationIn.properties", set(SCHEMAS["NotificationIn"]["properties"]), model._FIELDS),
     ("ActionIn.properties", set(ACTION), model._ACTION_FIELDS),
+    ("publish array maxItems", PUBLISH["requestBody"]["content"]["application/json"]["schema"]
+     ["oneOf"][1]["maxItems"], MAX_ARRAY_ITEMS),
+    ("publish array: bytes in its description",
+     f"{MAX_ARRAY_BYTES // 2**20} MiB" in PUBLISH["description"], True),
 ]
 
 
