@@ -398,10 +398,16 @@ class _Checker:
                                   f"{', '.join(sorted(_ACTION_FIELDS))})")
         short = self.limits.max_short_chars
         get = raw.get
-        link = self.url(f"{where}.link", get("link"))
-        command_id = self.text(f"{where}.commandId", get("commandId"), short)
-        if command_id is not None and not _COMMAND_ID.fullmatch(command_id):
-            raise ValidationError(f"{where}.commandId", f"is not a command id: {command_id!r}")
+        # A field left out costs no call and no name (most actions are a label and a link).
+        link = get("link")
+        if link is not None:
+            link = self.url(f"{where}.link", link)
+        command_id = get("commandId")
+        if command_id is not None:
+            command_id = str(self.text(f"{where}.commandId", command_id, short))
+            if not _COMMAND_ID.fullmatch(command_id):
+                raise ValidationError(f"{where}.commandId",
+                                      f"is not a command id: {command_id!r}")
         if link and command_id:
             raise ValidationError(where, "may have a link or a commandId, not both")
         args = get("args")
@@ -409,15 +415,19 @@ class _Checker:
             if command_id is None:
                 raise ValidationError(f"{where}.args", "needs a commandId")
             args = self.data(f"{where}.args", args)
-        out: dict[str, Any] = {"label": self.required(f"{where}.label", get("label"), short),
-                               "caption": self.text(f"{where}.caption", get("caption"),
-                                                    short) or "",
-                               "displayType": self.choice(f"{where}.displayType",
-                                                          get("displayType", "default"),
-                                                          DISPLAY_TYPES)}
-        for name, value in (("link", link), ("commandId", command_id), ("args", args)):
-            if value is not None:
-                out[name] = value
+        caption = get("caption")
+        display_type = get("displayType", "default")
+        out: dict[str, Any] = {
+            "label": self.required(f"{where}.label", get("label"), short),
+            "caption": "" if caption is None else self.text(f"{where}.caption", caption, short),
+            "displayType": display_type if display_type in DISPLAY_TYPES else self.choice(
+                f"{where}.displayType", display_type, DISPLAY_TYPES)}
+        if link is not None:
+            out["link"] = link
+        if command_id is not None:
+            out["commandId"] = command_id
+        if args is not None:
+            out["args"] = args
         return out
 
     def source(self, raw: Any) -> Source | None:
