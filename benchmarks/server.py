@@ -50,12 +50,15 @@ class Scale:
     burst_clients: int = 10
     idle_clients: tuple[int, ...] = (100, 500)
     ingest_connections: tuple[int, ...] = (1, 4)
+    ingest_array: int = 100  # notifications a POST in the array row
+    ingest_array_messages: int = 20_000
 
 
 FULL = Scale(latency_messages=1_000, latency_rate=200, redis_clients=(1, 10, 100),
              memory_clients=(1, 10), burst=10_000, ingest_messages=2_000)
 QUICK = Scale(latency_messages=200, latency_rate=200, redis_clients=(1, 10, 100),
-              memory_clients=(10,), burst=10_000, ingest_messages=600)
+              memory_clients=(10,), burst=10_000, ingest_messages=600,
+              ingest_array_messages=4_000)
 
 
 def run(context: Context) -> list[Result]:
@@ -92,6 +95,9 @@ async def _redis_target(server: JupyterProcess, context: Context,
         context.progress(f"REST ingest, {connections} connections (redis)")
         results.append(await asyncio.to_thread(
             ingest, server, "redis", scale.ingest_messages, connections))
+    context.progress(f"REST ingest, arrays of {scale.ingest_array} (redis)")
+    results.append(await asyncio.to_thread(ingest_arrays, server, scale.ingest_array_messages,
+                                           scale.ingest_array, scale.ingest_connections[-1]))
     return results
 
 
@@ -358,17 +364,32 @@ def ingest(server: JupyterProcess, target: str, count: int, connections: int) ->
                   {"messages": len(bodies), "connections": connections, **posted.cpu}, note)
 
 
-def ingest_checked(server: JupyterProcess, bodies: Sequence[bytes],
-                   connections: int) -> tuple[Posted, str]:
+def ingest_arrays(server: JupyterProcess, count: int, size: int, connections: int) -> Result:
+    """``count`` notifications POSTed as JSON arrays of ``size``, over ``connections``
+    keep-alive connections: each array is written in one round trip."""
+    bodies = [json.dumps([_keyed(i * size + j, "array") for j in range(size)]).encode()
+              for i in range(count // size)]
+    posted, note = ingest_checked(server, bodies, connections, size)
+    return Result(SUITE, f"ingest: POST arrays of {size}, {connections} keep-alive "
+                  f"connection{'s' if connections > 1 else ''}", "redis",
+                  (rate(len(bodies) * size, posted.seconds),),
+                  {"messages": len(bodies) * size, "posts": len(bodies),
+                   "connections": connections, **posted.cpu}, note)
+
+
+def ingest_checked(server: JupyterProcess, bodies: Sequence[bytes], connections: int,
+                   each: int = 1) -> tuple[Posted, str]:
     """``post_concurrently`` to JLN's ingest, and a note unless every POST was answered 201
-    and counted by the server as accepted (its ``jln/api/status``, warm-ups aside)."""
+    and counted by the server as accepted (its ``jln/api/status``, warm-ups aside); each body
+    holds ``each`` notifications."""
     accepted_before = server.status()["ingest"]["accepted"]
     posted = post_concurrently(server, bodies, connections,
                                json.dumps(_keyed(0, "warm-up")).encode())
     accepted = server.status()["ingest"]["accepted"] - accepted_before - connections
     refused = posted.refused(201)
     notes = [f"answers other than 201: {refused}" if refused else "",
-             f"the server counted {accepted} accepted" if accepted != len(bodies) else ""]
+             f"the server counted {accepted} accepted" if accepted != len(bodies) * each
+             else ""]
     return posted, "; ".join(filter(None, notes))
 
 
