@@ -177,9 +177,10 @@ class Found:
 
 FOUND_KEPT = 8
 """Filtered results kept: a panel asks the same filters for a page, the next page and a count,
-many times between changes. A result stays valid while no visible entry moves (``layout``): an
-arrival at the newest end is tested alone, and a change of marks only recounts the unread among
-the matches (unless the filters are on the marks)."""
+many times between changes. A result follows what the visible list does (``layout``): an entry
+taken out is taken out of it, an arrival at the newest end is tested alone, and a change of
+marks only recounts the unread among the matches (unless the filters are on the marks); an
+entry put back in the middle, or a rebuild, means a new scan."""
 
 
 class InboxView:
@@ -397,6 +398,22 @@ class InboxView:
         self._unread += unread
 
     def _drop(self, place: int) -> None:
+        """Take the entry at ``place`` out, and out of the kept results, whose later places
+        move down by one: what a dismissal or a superseding arrival (mostly near the newest
+        end) costs them, rather than a scan of the whole inbox each."""
+        unread = self._unread_flags[place]
+        for found in self._found.values():
+            if found.layout == self._layout:
+                if place < found.upto:
+                    assert isinstance(found.places, list)
+                    places = found.places
+                    k = bisect_left(places, place)
+                    if k < len(places) and places[k] == place:
+                        del places[k]
+                        found.unread -= unread  # (recounted anyway if the marks changed)
+                    places[k:] = [i - 1 for i in islice(places, k, None)]
+                    found.upto -= 1
+                found.layout += 1
         self._layout += 1
-        self._unread -= self._unread_flags[place]
+        self._unread -= unread
         del self._visible[place], self._orders[place], self._unread_flags[place]
