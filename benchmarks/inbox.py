@@ -20,7 +20,7 @@ import http.client
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,6 +29,7 @@ import redis
 from jln_broker import Publisher
 from jln_broker.connection import async_client
 from jln_broker.history import Change, Filters, History
+from jln_broker.history.view import FOUND_KEPT
 from jln_broker.protocol import StreamNames
 from jln_broker.reader import Decoder
 
@@ -40,6 +41,8 @@ SUITE = "inbox"
 USER = "bench"
 RARE = "quota"  # one notification in 5,000 mentions it
 COMMON = "finished"  # about one in four
+NEW_TEXTS = tuple(COMMON[:n] for n in range(4, 9)) + tuple(COMMON[n:] for n in range(1, 5))
+"""Nine texts all in the same notifications as ``COMMON``: more than ``FOUND_KEPT``."""
 FILL_BATCH = 1_000
 HISTORY_TIMEOUT = 120.0  # for a server's history of 100,000 to load
 REQUEST_TIMEOUT = 60.0
@@ -70,7 +73,8 @@ class Question:
     ``after``: before each (untimed), ``"read"`` flips the newest notification's read mark
     (the view recounts what it kept), ``"dismissal"`` dismisses the next newest (what it kept
     no longer holds: the worst case). ``http_path``: a request of the server's alone, not asked
-    in the library."""
+    in the library. ``texts``: each sample searches the next of these instead (more than the
+    view keeps results for, so every one is a new search: a scan of the whole inbox)."""
 
     name: str
     count: bool
@@ -79,6 +83,15 @@ class Question:
     goal_ms: float | None = None
     after: str | None = None
     http_path: str | None = None
+    texts: tuple[str, ...] = ()
+
+    def asked(self, sample: int) -> Question:
+        """The question as asked at ``sample``."""
+        if not self.texts:
+            return self
+        text = self.texts[sample % len(self.texts)]
+        return replace(self, filters=replace(self.filters, search=text),
+                       query={**self.query, "search": text})
 
     def path(self) -> str:
         if self.http_path is not None:
@@ -104,6 +117,8 @@ QUESTIONS = (
              after="read"),
     Question(f"after a dismissal: first page, common text ({COMMON!r})", False,
              Filters(search=COMMON), {"search": COMMON}, PAGE_GOAL_MS, after="dismissal"),
+    Question(f"first page, a new text each time ({len(NEW_TEXTS)} parts of {COMMON!r})", False,
+             Filters(), {}, PAGE_GOAL_MS, texts=NEW_TEXTS),
     Question("jupyter_server alone: GET api/status", False, Filters(), {},
              http_path="/api/status"),
     Question("JLN's status: GET jln/api/status", False, Filters(), {},
@@ -117,6 +132,8 @@ def run(context: Context) -> list[Result]:
     """At each size: fill the stream, ask through a Jupyter server (which marks the share
     read), then in the library."""
     scale = QUICK if context.quick else FULL
+    if len(NEW_TEXTS) <= FOUND_KEPT:
+        raise RuntimeError("NEW_TEXTS must outnumber the results the view keeps (FOUND_KEPT)")
     results: list[Result] = []
     for size, samples in zip(scale.sizes, scale.samples, strict=True):
         context.progress(f"inbox: filling {size:,} notifications")
@@ -228,7 +245,7 @@ def through_server(context: Context, size: int, samples: int) -> list[Result]:
                         rest.json("POST", "/jln/api/notifications/state",
                                   {"ids": [doomed[sample]["id"]], "dismissed": True})
                     begun = server.cpu_seconds()
-                    timings.append(_timed_get(rest, question.path()))
+                    timings.append(_timed_get(rest, question.asked(sample).path()))
                     cpu += server.cpu_seconds() - begun
                 results.append(_latency(question, "server", timings, cpu, size, samples))
             after_rss, peak_rss = server.rss(), server.peak_rss()
@@ -343,7 +360,7 @@ async def in_library(redis_url: str, size: int, samples: int) -> list[Result]:
                 if question.count:
                     await history.count(question.filters)
                 else:
-                    await history.page(question.filters, 50, None)
+                    await history.page(question.asked(sample).filters, 50, None)
                 timings.append(time.perf_counter() - begun)
                 cpu += time.process_time() - begun_cpu
             results.append(_latency(question, "library", timings, cpu, size, samples))
