@@ -68,6 +68,7 @@ class Fanout:
         self.reader = StreamReader(self.client, streams, decoder=self.decoder,
                                    block_ms=block_ms)
         self.subscriptions: set[Subscription] = set()
+        self.items = wire.ItemCache()  # replays to many tabs share each notification's JSON
         self.slow_clients = 0
         self._positions: Cursor | None = None
         self._ready = asyncio.Event()
@@ -171,7 +172,8 @@ class Fanout:
             result = self.history.after(since, until, page)
             since, more = result.cursor, result.more
             if result.items or not more:
-                yield Piece.of(result.items, result.cursor, self.history.marks)
+                yield Piece.of(result.items, result.cursor, self.history.marks,
+                               self.items.item_json)
 
     def tell_all(self, frame: str) -> None:
         """Send a frame to every tab (a state change), behind what each has waiting."""

@@ -44,6 +44,35 @@ def items(delivered: Iterable[Delivered], marks_of: MarksOf) -> list[Json]:
     return [item(d, marks_of(d)) for d in delivered]
 
 
+def item_json(delivered: Delivered, marks: Marks) -> str:
+    """``item`` as compact JSON."""
+    return json.dumps(item(delivered, marks), separators=(",", ":"))
+
+
+class ItemCache:
+    """Each notification's JSON without the owner's marks, made once and kept for the next
+    connection that replays it: after a restart every tab resumes at once, and encoding the
+    same notifications again for each tab was most of the restarted server's work. Only
+    read, saved and readAt are written per send. At most ``limit`` are kept; when full, all
+    are dropped (they are made again as needed)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._bodies: dict[str, tuple[Delivered, str]] = {}
+
+    def item_json(self, delivered: Delivered, marks: Marks) -> str:
+        """What ``item_json`` makes, from the kept body."""
+        kept = self._bodies.get(delivered.id)
+        if kept is None or kept[0] is not delivered:  # a stream read again: a new record
+            if len(self._bodies) >= self.limit:
+                self._bodies.clear()
+            body = json.dumps(delivered.to_dict(), separators=(",", ":"))[:-1]
+            kept = self._bodies[delivered.id] = (delivered, body)
+        read_at = "null" if marks.read_at is None else int(marks.read_at)
+        return (f'{kept[1]},"read":{"true" if marks.read else "false"},'
+                f'"saved":{"true" if marks.saved else "false"},"readAt":{read_at}}}')
+
+
 @dataclass(frozen=True)
 class Piece:
     """Notifications encoded once for every connection: each item's JSON, the cursor after
@@ -55,9 +84,9 @@ class Piece:
 
     @classmethod
     def of(cls, delivered: Sequence[Delivered], cursor: Cursor,
-           marks_of: MarksOf = lambda _: FRESH) -> Piece:
-        parts = tuple(json.dumps(item(d, marks_of(d)), separators=(",", ":"))
-                      for d in delivered)
+           marks_of: MarksOf = lambda _: FRESH,
+           encode: Callable[[Delivered, Marks], str] = item_json) -> Piece:
+        parts = tuple(encode(d, marks_of(d)) for d in delivered)
         keyed = tuple((i, key) for i, d in enumerate(delivered)
                       if (key := key_of(d)) is not None)
         return cls(parts, cursor.encode(), keyed)
