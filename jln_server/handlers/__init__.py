@@ -9,6 +9,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado import web
 
 from ..escalation import Presence
+from ..heartbeat import Heartbeat
 from ..service import NotifyService
 from ..terminals import Terminals
 from .base import BaseHandler
@@ -44,7 +45,7 @@ def routes(service: NotifyService, *, github_webhook_secret: str = "",
     one = f"{api}/notifications/(?P<notification_id>[^/]+)"
     compat = "/jupyterlab-notifications-extension"
     return [
-        (f"{api}/ws", NotificationSocket, deps),
+        (f"{api}/ws", NotificationSocket, {**deps, "heartbeat": Heartbeat()}),
         (f"{api}/notifications", NotificationsHandler,
          {**deps, "terminals": terminals or Terminals({})}),
         (f"{api}/notifications/count", CountHandler, deps),

@@ -14,6 +14,7 @@ from jupyter_server.auth.decorator import authorized, ws_authenticated
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado import web
+from tornado.ioloop import IOLoop
 from tornado.iostream import SSLIOStream, StreamClosedError
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
@@ -21,6 +22,7 @@ from jln_broker.errors import ValidationError
 from jln_broker.protocol import Cursor
 
 from .. import wire
+from ..heartbeat import Heartbeat
 from ..identity import hub_user
 from ..service import NotifyService
 from ..subscription import Subscription
@@ -42,8 +44,9 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
 
     auth_resource = AUTH_RESOURCE
 
-    def initialize(self, service: NotifyService) -> None:
+    def initialize(self, service: NotifyService, heartbeat: Heartbeat) -> None:
         self.service = service
+        self.heartbeat = heartbeat
         self._task: asyncio.Task[None] | None = None
         self._since: Cursor | None = None
         self._sub: Subscription | None = None
@@ -69,24 +72,31 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         await super().get(*args, **kwargs)
 
     def open(self, *args: Any, **kwargs: Any) -> None:
-        super().open(*args, **kwargs)  # starts the heartbeat pings
+        """Not ``WebSocketMixin.open``, which would start a ping timer for this socket alone:
+        the shared heartbeat pings it, with the mixin's ``send_ping``."""
+        if self.ping_interval > 0:
+            self.last_ping = self.last_pong = IOLoop.current().time()
+            self.heartbeat.add(self, self.ping_interval)
         self.set_nodelay(True)  # small frames, now: Nagle would hold some back ~40 ms
         stream = self.ws_connection.stream if self.ws_connection else None
         if stream is not None and not stream.closed():  # the client may be gone already
             stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
         self._task = asyncio.create_task(self._serve())
 
+    def send_ping(self) -> None:
+        """The heartbeat's turn: the mixin's ping and pong timeout check, unless the server
+        already closed this socket (``on_close`` has yet to let the heartbeat go)."""
+        if self.ws_connection is not None:
+            super().send_ping()
+
     def on_message(self, message: str | bytes) -> None:
         """Clients have nothing to say: the cursor travels in the URL, state goes by REST."""
 
     def on_close(self) -> None:
-        """Let go of the subscription, the ping timer and the task: WebSocketMixin stops its
-        timer only at the next ping (30 s later), holding this closed handler until then, and
-        both refer back to it, so without this every connection waits for the cyclic
-        collector."""
-        if self.ping_callback is not None:
-            self.ping_callback.stop()
-            self.ping_callback = None
+        """Let go of the subscription, the heartbeat and the task: all refer back to this
+        handler, so without this every closed connection waits for the cyclic collector (or
+        its next ping)."""
+        self.heartbeat.discard(self)
         if self._task:
             self._task.cancel()
             self._task = None

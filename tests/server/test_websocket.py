@@ -315,3 +315,26 @@ async def test_a_tab_that_stops_reading_is_cut_off_without_delaying_the_others(
     assert slow.conn.close_code == 4008
     assert "too slow" in (slow.conn.close_reason or "")
     assert backlog <= n
+
+
+@pytest.mark.asyncio
+@pytest.mark.timeout(60)
+async def test_every_open_tab_is_pinged_each_interval_and_a_closed_one_no_more(
+        ws_client: WsClient, jp_serverapp: Any) -> None:
+    jp_serverapp.web_app.settings["ws_ping_interval"] = 300  # ms; jupyter_server's is 30 s
+    tabs = [await ws_client() for _ in range(3)]
+    pings = [0] * len(tabs)
+    for i, tab in enumerate(tabs):
+        await tab.hello()
+        tab.conn.on_ping = lambda _, i=i: pings.__setitem__(i, pings[i] + 1)
+
+    await asyncio.sleep(1.6)
+    tabs[0].close()
+    seen = list(pings)
+    await asyncio.sleep(1.2)
+
+    assert all(3 <= n <= 7 for n in seen), seen  # one per 300 ms, from one shared timer
+    assert all(pings[i] > seen[i] for i in (1, 2)), pings  # the others still pinged
+    for tab in tabs[1:]:
+        await tab.nothing_more(0.1)  # the pings went unseen by the frames' reader
+        assert tab.conn.close_code is None
