@@ -138,11 +138,13 @@ class Timeline:
             held = self._streams.get(stream, [])
             lo = bisect_right(held, entry_id_key(since.position(stream)), key=_id_key)
             hi = bisect_right(held, entry_id_key(until.positions[stream]), key=_id_key)
-            found.extend(held[lo:hi])
+            # The first ``limit`` of all lie in the first ``limit`` of each stream; one more
+            # says whether there are more. A long replay's pages then cost a page each.
+            found.extend(held[lo:min(hi, lo + limit + 1)])
         found.sort(key=lambda e: (e.id_key, e.delivered.stream))
         taken, more = found[:limit], len(found) > limit
         cursor = since.restricted(streams)
-        for entry in taken:
+        for entry in {e.delivered.stream: e for e in taken}.values():  # the last of each
             cursor = cursor.advanced(entry.delivered.stream, entry.delivered.entry_id)
         if not more:
             for stream, position in until.positions.items():

@@ -378,3 +378,34 @@ async def test_a_view_kept_up_to_date_equals_one_worked_out_afresh_after_any_cha
         assert [e.id for e in kept.visible(now)] == [e.id for e in afresh.visible(now)], step
         assert kept._unread_flags == afresh._unread_flags, step
         assert kept_counts == [afresh.count(f, now) for f in filters], step
+
+
+@pytest.mark.parametrize("limit", [1, 7, 500])
+def test_a_replay_in_pages_across_streams_is_the_whole_range_in_order_once(limit: int) -> None:
+    """Each page looks at no more than a page of each stream, yet the pages together are
+    every entry between the cursors, in entry id order, and end at the live position."""
+    from jln_broker.history.timeline import Timeline
+    from jln_broker.model import validate
+    from jln_broker.protocol import Delivered, entry_id_key
+
+    streams = ["jln:broadcast", "jln:user:ada", "jln:group:ml"]
+    rng = random.Random(limit)
+    start = now_ms() - 100_000
+    entries = [Delivered(rng.choice(streams), f"{start + i // 3}-{i % 3}",
+                         validate({"message": f"n{i}"})) for i in range(1_200)]
+    timeline = Timeline("ada")
+    timeline.load(entries, now_ms())
+    since = Cursor({s: f"{start + 100}-0" for s in streams})
+    until = Cursor({s: max((d.entry_id for d in entries if d.stream == s),
+                           key=entry_id_key) for s in streams})
+    owed = sorted((d for d in entries if entry_id_key(d.entry_id) > (start + 100, 0)),
+                  key=lambda d: (entry_id_key(d.entry_id), d.stream))
+    got: list[str] = []
+    more = True
+    while more:
+        page = timeline.after(since, until, limit, now_ms())
+        assert len(page.items) <= limit
+        got += [d.id for d in page.items]
+        since, more = page.cursor, page.more
+    assert got == [d.id for d in owed]
+    assert since.positions == until.positions
