@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import re
+import resource
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import redis
@@ -38,13 +41,21 @@ MB, KB = 1_000_000, 1_000
 
 
 @dataclass(frozen=True)
-class Scale:
-    """How much each measurement does: ``FULL`` takes about 45 s here, ``QUICK`` about 15 s."""
+class Steady:
+    """A latency row: ``clients`` tabs, ``messages`` notifications at ``rate`` a second (steady,
+    well under what the server takes)."""
 
-    latency_messages: int
-    latency_rate: float  # notifications a second: steady, well under what the server takes
-    redis_clients: tuple[int, ...]
-    memory_clients: tuple[int, ...]
+    clients: int
+    messages: int
+    rate: float
+
+
+@dataclass(frozen=True)
+class Scale:
+    """How much each measurement does: ``FULL`` takes about 100 s here, ``QUICK`` about 15 s."""
+
+    redis_latency: tuple[Steady, ...]
+    memory_latency: tuple[Steady, ...]
     burst: int
     ingest_messages: int
     burst_clients: int = 10
@@ -54,17 +65,21 @@ class Scale:
     ingest_array_messages: int = 20_000
 
 
-FULL = Scale(latency_messages=1_000, latency_rate=200, redis_clients=(1, 10, 100),
-             memory_clients=(1, 10), burst=10_000, ingest_messages=2_000)
-QUICK = Scale(latency_messages=200, latency_rate=200, redis_clients=(1, 10, 100),
-              memory_clients=(10,), burst=10_000, ingest_messages=600,
+FULL = Scale(redis_latency=(Steady(1, 1_000, 200), Steady(10, 1_000, 200),
+                            Steady(100, 1_000, 100), Steady(1_000, 200, 10)),
+             memory_latency=(Steady(1, 1_000, 200), Steady(10, 1_000, 200)),
+             burst=10_000, ingest_messages=2_000, idle_clients=(100, 500, 1_000, 5_000))
+QUICK = Scale(redis_latency=(Steady(1, 200, 200), Steady(10, 200, 200), Steady(100, 200, 100)),
+              memory_latency=(Steady(10, 200, 200),), burst=10_000, ingest_messages=600,
               ingest_array_messages=4_000)
+OPEN_FILES_SPARE = 200  # the files a server and this process hold besides the sockets
 
 
 def run(context: Context) -> list[Result]:
     """The Redis-backed server first (every question), then the ``memory://`` one (latency
     and ingest, both fed through HTTP)."""
     scale = QUICK if context.quick else FULL
+    _open_files_for(max(scale.idle_clients) + OPEN_FILES_SPARE, context)
     _flush(context.redis_url)
     results: list[Result] = []
     with JupyterProcess(context.redis_url, SERVER_ARGS) as server:
@@ -86,9 +101,9 @@ async def _redis_target(server: JupyterProcess, context: Context,
         async def send(notification: dict[str, Any]) -> None:
             await publisher.publish_many([notification])
 
-        for clients in scale.redis_clients:
-            context.progress(f"latency with {clients} clients (redis)")
-            results.append(await latency(server, "redis", send, clients, scale))
+        for steady in scale.redis_latency:
+            context.progress(f"latency with {steady.clients} clients at {steady.rate:g}/s (redis)")
+            results.append(await latency(server, "redis", send, steady))
     context.progress(f"burst of {scale.burst:,} to {scale.burst_clients} clients (redis)")
     results.extend(await burst(server, context.redis_url, scale.burst_clients, scale.burst))
     for connections in scale.ingest_connections:
@@ -110,15 +125,26 @@ async def _memory_target(server: JupyterProcess, context: Context,
             if status != 201:
                 raise RuntimeError(f"POST jln/api/notifications answered {status}")
 
-        for clients in scale.memory_clients:
-            context.progress(f"latency with {clients} clients (memory, through REST)")
-            results.append(await latency(server, "memory", send, clients, scale,
-                                         via="REST ingest"))
+        for steady in scale.memory_latency:
+            context.progress(f"latency with {steady.clients} clients (memory, through REST)")
+            results.append(await latency(server, "memory", send, steady, via="REST ingest"))
     for connections in scale.ingest_connections:
         context.progress(f"REST ingest, {connections} connections (memory)")
         results.append(await asyncio.to_thread(
             ingest, server, "memory", scale.ingest_messages, connections))
     return results
+
+
+def _open_files_for(count: int, context: Context) -> None:
+    """Raise this process's soft limit of open files to ``count`` (the server started after
+    inherits it): thousands of idle clients need a socket each, here and in the server."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = count if hard == resource.RLIM_INFINITY else min(count, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    if wanted < count:
+        context.progress(f"only {wanted} open files allowed (hard limit): the largest idle "
+                         "rows will fail to connect")
 
 
 def _flush(redis_url: str) -> None:
@@ -134,31 +160,56 @@ def _flush(redis_url: str) -> None:
 
 @dataclass
 class Listener:
-    """One tab's view of the socket: its hello, and when each awaited notification came.
+    """One tab's view of the socket: its hello, then each frame's text and the moment it came,
+    read only once the clock has stopped. Parsing 10,000 frames a second as they come (1,000
+    tabs at 10/s) cost this process more CPU than the server it measures, and delayed the
+    arrival times of the tabs read after them in the same turn of the loop.
 
-    ``sent`` maps the keys of awaited notifications to the moment they were published;
-    others (a warm-up) are ignored. ``done`` is set once ``expected`` awaited ones are in.
+    ``sent`` maps the keys of awaited notifications (``<phase>-<i>``) to the moment they were
+    published; others (a warm-up) are ignored. ``done`` is set once ``expected`` of them are
+    in, counted in the text by their key.
     """
 
     sent: dict[str, float]
     expected: int = 0
-    latencies: list[float] = field(default_factory=list)
-    frames: int = 0
+    phase: str = ""
     greeted: asyncio.Event = field(default_factory=asyncio.Event)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    _texts: list[str] = field(default_factory=list)
+    _arrivals: list[float] = field(default_factory=list)  # no tuple per frame: no GC work
+    _counted: int = 0
+
+    def wait_for(self, phase: str, expected: int) -> None:
+        self.phase, self.expected = phase, expected
 
     def on_text(self, text: str, arrived: float) -> None:
-        message = json.loads(text)
-        if message.get("type") == "hello":
-            self.greeted.set()
+        if not self.greeted.is_set():
+            if json.loads(text).get("type") == "hello":
+                self.greeted.set()
             return
-        awaited = [self.sent[n["key"]] for n in message.get("notifications", ())
-                   if n.get("key") in self.sent]
-        if awaited:
-            self.frames += 1
-            self.latencies.extend(arrived - at for at in awaited)
-        if self.expected and len(self.latencies) >= self.expected:
-            self.done.set()
+        self._texts.append(text)
+        self._arrivals.append(arrived)
+        if self.expected:
+            self._counted += text.count(f'"key":"{self.phase}-')
+            if self._counted >= self.expected:
+                self.done.set()
+
+    @cached_property
+    def latencies(self) -> list[float]:
+        """Per awaited notification, from its publish until its frame came (read once the
+        run is over)."""
+        return [arrived - at for arrived, awaited in zip(self._arrivals, self._awaited, strict=True)
+                for at in awaited]
+
+    @property
+    def frames(self) -> int:
+        """Frames that carried awaited notifications."""
+        return sum(1 for awaited in self._awaited if awaited)
+
+    @cached_property
+    def _awaited(self) -> list[list[float]]:
+        return [[self.sent[n["key"]] for n in json.loads(text).get("notifications", ())
+                 if n.get("key") in self.sent] for text in self._texts]
 
 
 @dataclass
@@ -236,20 +287,23 @@ def _keyed(i: int, phase: str) -> dict[str, Any]:
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
-async def latency(server: JupyterProcess, target: str, send: Send, clients: int, scale: Scale,
+async def latency(server: JupyterProcess, target: str, send: Send, steady: Steady,
                   via: str = "") -> Result:
     """From just before each publish until each client's bytes of it arrived: one sample per
-    client and notification, at a steady rate."""
-    count, per_second = scale.latency_messages, scale.latency_rate
+    client and notification, at a steady rate. This process's own garbage collector is off
+    while the clock runs (a collection walking a thousand clients would be counted as the
+    server's delay)."""
+    clients, count, per_second = steady.clients, steady.messages, steady.rate
     sent: dict[str, float] = {}
     phase = f"latency{clients}"
     async with tabs(server, clients, sent) as opened:
         await send(_keyed(0, "warm-up"))  # connect and fill caches outside the clock
         for tab in opened:
-            tab.listener.expected = count
+            tab.listener.wait_for(phase, count)
         clock = CpuClock.start(server)
-        await _send_steadily(send, sent, phase, count, per_second)
-        await _all_done(opened, WAIT_TIMEOUT)
+        with _collector_off():
+            await _send_steadily(send, sent, phase, count, per_second)
+            await _all_done(opened, WAIT_TIMEOUT)
         cpu = clock.percentages()
         closed = _closed_codes(opened)
     samples = [s for tab in opened for s in tab.listener.latencies]
@@ -261,6 +315,15 @@ async def latency(server: JupyterProcess, target: str, send: Send, clients: int,
                   {"messages": count, "rate_per_s": per_second, "samples": len(samples),
                    "frames": sum(t.listener.frames for t in opened), **cpu},
                   "; ".join(n for n in notes if n), samples)
+
+
+@contextlib.contextmanager
+def _collector_off() -> Iterator[None]:
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 async def _send_steadily(send: Send, sent: dict[str, float], phase: str, count: int,
@@ -297,7 +360,7 @@ async def burst(server: JupyterProcess, redis_url: str, clients: int,
         publisher.publish("warm-up", key="warm-up")
         async with tabs(server, clients, sent) as opened:
             for tab in opened:
-                tab.listener.expected = count
+                tab.listener.wait_for("burst", count)
             clock = CpuClock.start(server)
             started = time.perf_counter()
             sent.update(dict.fromkeys((n["key"] for n in notifications), started))
