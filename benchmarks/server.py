@@ -182,6 +182,14 @@ class Listener:
     def wait_for(self, phase: str, expected: int) -> None:
         self.phase, self.expected = phase, expected
 
+    def reset(self) -> None:
+        """Forget the frames so far (a new round)."""
+        self._texts.clear()
+        self._arrivals.clear()
+        self._counted = 0
+        self.__dict__.pop("latencies", None)
+        self.__dict__.pop("_awaited", None)
+
     def on_text(self, text: str, arrived: float) -> None:
         if not self.greeted.is_set():
             if json.loads(text).get("type") == "hello":

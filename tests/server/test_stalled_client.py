@@ -119,7 +119,7 @@ async def run_round(server: JupyterProcess, publisher: redis.asyncio.Redis,
                     stalled: bool) -> Round:
     result = Round(stalled)
     for listener in listeners:
-        listener.latencies.clear()
+        listener.reset()
     gc.collect()  # this process's collector must not pause the readers mid-round
     gc.disable()
     client = await stalled_client(server) if stalled else None
