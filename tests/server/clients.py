@@ -54,6 +54,14 @@ class Client:
     async def hello(self) -> dict[str, Any]:
         return await self.expect("hello")
 
+    async def start(self) -> str:
+        """The cursor to resume from: the hello's, or, when the server said hello before it
+        had loaded the streams (cursor null), the one of the empty frame that follows."""
+        cursor = (await self.hello())["cursor"]
+        if cursor is None:
+            cursor = (await self.expect("notifications"))["cursor"]
+        return str(cursor)
+
     async def expect(self, kind: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
         """The next frame, which must be of type ``kind``."""
         got = await self.frame(timeout)
