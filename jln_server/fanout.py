@@ -262,7 +262,7 @@ class Fanout:
 
     def _hand_out(self, due: list[Delivered], positions: Cursor) -> None:
         self._positions = positions
-        if not due:  # only scheduled ones came: nothing to show yet
+        if not due or not self.subscriptions:  # nothing to show yet, or no tab to show it to
             return
         batch = Batch(latest_of_each_key(due), self.cursor or positions)
         piece = Piece.of(batch.items, batch.cursor)
