@@ -203,7 +203,11 @@ class Timeline:
 
     def _insert(self, entry: Entry) -> Entry:
         self._by_id[entry.id] = entry
-        insort(self._streams.setdefault(entry.delivered.stream, []), entry, key=_id_key)
+        held = self._streams.setdefault(entry.delivered.stream, [])
+        if held and _id_key(entry) < _id_key(held[-1]):
+            insort(held, entry, key=_id_key)
+        else:  # the usual case, read in order: no search
+            held.append(entry)
         if self._ordered and entry.order < self._ordered[-1].order:
             insort(self._ordered, entry, key=lambda e: e.order)
             self._reordered = self.changes + 1
