@@ -22,25 +22,30 @@ END = "<!-- benchmarks:end -->"
 @dataclass(frozen=True)
 class Headline:
     """Rows of ``suite`` whose name starts with ``name`` (and whose settings hold ``params``),
-    shown with the figures named in ``figures``."""
+    shown with the figures named in ``figures``, the settings named in ``told`` after the
+    name (what tells rows of one name apart)."""
 
     suite: str
     name: str
     figures: tuple[str, ...]
     params: Mapping[str, Any] = field(default_factory=dict)
+    told: tuple[str, ...] = ()
 
 
 HEADLINES = (
     Headline("peer", "ratio of ingest rates", ("ratio",)),
     Headline("peer", "ingest side by side: POST", ("rate",)),
-    Headline("server", "ingest: POST notifications", ("rate",)),
+    Headline("server", "ingest: POST", ("rate",)),
     Headline("broker", "publish: publish", ("rate",)),
     Headline("broker", "latency:", ("p50", "p99")),
     Headline("server", "latency: publish ->", ("p50", "p99")),
     Headline("server", "memory: server RSS, ", ("per client",)),
-    Headline("storm", "resume storm", ("last whole", "lost")),
-    Headline("inbox", "first page, rare text", ("p99",), {"size": 10_000}),
-    Headline("inbox", "unread count", ("p99",), {"size": 10_000}),
+    Headline("storm", "resume storm", ("last whole", "lost", "duplicated"), told=("reconnect",)),
+    Headline("scaling", "xread: 1,000 servers", ("p50", "p99", "redis cpu", "lost")),
+    Headline("scaling", "shared: 1,000 servers", ("p50", "p99", "redis cpu", "lost")),
+    Headline("scaling", "xread: one Redis core full at", ("servers",)),
+    Headline("inbox", "first page, a new text each time", ("p99",), told=("size",)),
+    Headline("inbox", "unread count", ("p99",), told=("size",)),
 )
 
 
@@ -54,7 +59,10 @@ def section(document: Mapping[str, Any], report_name: str) -> str:
             shown = _shown(headline, row)
             if shown:
                 note = row["note"].replace("|", "/")
-                lines.append(f"| {row['name']} | {row['target']} | {shown} | {note} |")
+                told = ", ".join(f"{k} {_setting(row['params'][k])}" for k in headline.told
+                                 if k in row["params"])
+                name = f"{row['name']} ({told})" if told else row["name"]
+                lines.append(f"| {name} | {row['target']} | {shown} | {note} |")
     return "\n".join(lines)
 
 
@@ -76,6 +84,10 @@ def _shown(headline: Headline, row: Mapping[str, Any]) -> str:
         return ""
     figures = {f["name"]: f for f in row["figures"]}
     return "  ".join(_figure(figures[name]) for name in headline.figures if name in figures)
+
+
+def _setting(value: Any) -> str:
+    return number(value) if isinstance(value, (int, float)) else str(value)
 
 
 def _figure(figure: Mapping[str, Any]) -> str:
