@@ -268,15 +268,18 @@ class History:
         a quiet stream would never age) and length, forget what Redis no longer holds,
         and drop the owner's state for it. Returns how many entries went from memory."""
         now = now_ms()
+        streams = list(self.streams)  # a group joined meanwhile waits for the next sweep
+        asked_at = {s: self.timeline.newest(s) for s in streams}
         pipe = self.client.pipeline(transaction=False)
-        for stream in self.streams:
+        for stream in streams:
             pipe.xtrim(stream, minid=f"{max(0, now - retention_ms)}-0", approximate=False)
             pipe.xtrim(stream, maxlen=max_length, approximate=True)
             pipe.xrange(stream, count=1)
         replies = await pipe.execute()
         gone = 0
-        for stream, oldest in zip(self.streams, replies[2::3], strict=True):
-            gone += self.timeline.drop_before(stream, _text(oldest[0][0]) if oldest else None)
+        for stream, oldest in zip(streams, replies[2::3], strict=True):
+            gone += self.timeline.drop_before(stream, _text(oldest[0][0]) if oldest else None,
+                                              asked_at[stream])
         stale = {i for i in self.state.ids() if self.timeline.get(i) is None}
         await self.state.forget(self.client, stale)
         return gone

@@ -169,12 +169,17 @@ class Timeline:
                 found.append(entry.delivered)
         return Page(found[::-1], until.issued(self.released_until), False)
 
-    def drop_before(self, stream: str, oldest_kept: str | None) -> int:
+    def drop_before(self, stream: str, oldest_kept: str | None, asked_at: str | None) -> int:
         """Forget the entries Redis no longer holds: those of ``stream`` before
-        ``oldest_kept`` (all of them when it is None). Returns how many went."""
+        ``oldest_kept`` (all of them when it is None), of those held when Redis was asked
+        (up to ``asked_at``, the newest then, or none): what was read since came after the
+        answer. Returns how many went."""
         held = self._streams.get(stream, [])
-        cut = len(held) if oldest_kept is None else bisect_left(
-            held, entry_id_key(oldest_kept), key=_id_key)
+        if asked_at is None:
+            return 0
+        cut = bisect_right(held, entry_id_key(asked_at), key=_id_key)
+        if oldest_kept is not None:
+            cut = min(cut, bisect_left(held, entry_id_key(oldest_kept), key=_id_key))
         if cut:
             self.lost(stream, held[cut - 1].delivered.entry_id)
             self._forget(held[:cut])
@@ -195,6 +200,11 @@ class Timeline:
     def lost_after(self, stream: str, position: str) -> bool:
         """Whether a client at ``position`` on ``stream`` has missed entries for good."""
         return self._lost.get(stream, (0, 0)) > entry_id_key(position)
+
+    def newest(self, stream: str) -> str | None:
+        """The newest entry of ``stream`` held, if any."""
+        held = self._streams.get(stream)
+        return held[-1].delivered.entry_id if held else None
 
     def oldest(self, stream: str) -> str | None:
         """The oldest entry of ``stream`` held, if any."""

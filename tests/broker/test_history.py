@@ -214,6 +214,35 @@ async def test_the_retention_sweep_trims_old_entries_and_their_state(
     assert await history.client.hget(NAMES.inbox("ada", "read"), old[0]) is None
 
 
+@pytest.mark.asyncio
+async def test_a_sweep_keeps_what_the_reader_brought_while_it_asked_redis(
+        open_history: Open, publisher: AsyncPublisher, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sweep's answer says what Redis held when it asked: a notification read after that
+    (here, while the answer was on its way to a stream that was still empty) stays."""
+    history = await open_history()
+    pipeline = history.client.pipeline
+
+    class Meanwhile:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.pipe = pipeline(*args, **kwargs)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.pipe, name)
+
+        async def execute(self) -> Any:
+            replies = await self.pipe.execute()
+            await follow(history, publisher, {"message": "read meanwhile", "users": ["ada"]})
+            return replies
+
+    monkeypatch.setattr(history.client, "pipeline", Meanwhile)
+    gone = await history.sweep(retention_ms=60_000, max_length=1000)
+    monkeypatch.undo()
+
+    assert gone == 0
+    assert messages(history, (await history.page(Filters(), 10, None)).items) == [
+        "read meanwhile"]
+
+
 @pytest.mark.parametrize(("query", "field"), [
     ({"type": ["bogus"]}, "type"), ({"minType": ["loud"]}, "minType"),
     ({"read": ["maybe"]}, "read"), ({"createdAfter": ["yesterday"]}, "createdAfter"),
