@@ -269,7 +269,7 @@ class History:
         and drop the owner's state for it. Returns how many entries went from memory."""
         now = now_ms()
         streams = list(self.streams)  # a group joined meanwhile waits for the next sweep
-        asked_at = {s: self.timeline.newest(s) for s in streams}
+        asked_at = {s: self.timeline.last_held(s) for s in streams}
         pipe = self.client.pipeline(transaction=False)
         for stream in streams:
             pipe.xtrim(stream, minid=f"{max(0, now - retention_ms)}-0", approximate=False)

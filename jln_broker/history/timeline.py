@@ -201,7 +201,7 @@ class Timeline:
         """Whether a client at ``position`` on ``stream`` has missed entries for good."""
         return self._lost.get(stream, (0, 0)) > entry_id_key(position)
 
-    def newest(self, stream: str) -> str | None:
+    def last_held(self, stream: str) -> str | None:
         """The newest entry of ``stream`` held, if any."""
         held = self._streams.get(stream)
         return held[-1].delivered.entry_id if held else None
