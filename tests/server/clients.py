@@ -52,15 +52,21 @@ class Client:
         return dict(json.loads(text))
 
     async def hello(self) -> dict[str, Any]:
-        return await self.expect("hello")
-
-    async def start(self) -> str:
-        """The cursor to resume from: the hello's, or, when the server said hello before it
-        had loaded the streams (cursor null), the one of the empty frame that follows."""
-        cursor = (await self.hello())["cursor"]
-        if cursor is None:
-            cursor = (await self.expect("notifications"))["cursor"]
-        return str(cursor)
+        """The hello, with the cursor to resume from. A server still loading its streams says
+        hello at once without one (cursor null) and sends it in an empty frame once loaded:
+        that frame is read here too, unless the hello says the broker is out of reach (then
+        the caller waits for it)."""
+        hello = await self.expect("hello")
+        reachable = hello["broker"]["reachable"]
+        while hello["cursor"] is None and reachable:
+            frame = await self.frame()
+            if frame["type"] == "broker":
+                self.broker.append(frame)
+                reachable = frame["reachable"]
+            else:
+                assert frame["type"] == "notifications" and not frame["notifications"], frame
+                hello["cursor"] = frame["cursor"]
+        return hello
 
     async def expect(self, kind: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
         """The next frame, which must be of type ``kind``."""

@@ -66,7 +66,7 @@ async def test_a_clean_restart_keeps_notifications_and_cursors(
     server = await asyncio.to_thread(jupyter_process, None,
                                      "--JLN.embedded_save_interval=0")
     tab = await ws_connect(server)
-    before_cursor = await tab.start()
+    before_cursor = (await tab.hello())["cursor"]
     first = await publish(server, "kept across the restart")
     _, seen_cursor, _ = await tab.notifications(1)
 

@@ -67,7 +67,7 @@ async def caught_up(server: JupyterProcess) -> None:
 async def open_client(server: JupyterProcess, **params: str) -> tuple[Client, str]:
     """A client past its hello, and the hello's cursor."""
     client = await connect(server.ws_url, server.token, **params)
-    return client, await client.start()
+    return client, (await client.hello())["cursor"]
 
 
 async def whole_frames_until_dropped(client: Client) -> list[dict[str, Any]]:
