@@ -61,7 +61,7 @@ class Scale:
     burst_clients: int = 10
     idle_clients: tuple[int, ...] = (100, 500)
     ingest_connections: tuple[int, ...] = (1, 4)
-    ingest_array: int = 100  # notifications a POST in the array row
+    ingest_arrays: tuple[int, ...] = (100, 1_000)  # notifications a POST, a row each
     ingest_array_messages: int = 20_000
 
 
@@ -71,7 +71,7 @@ FULL = Scale(redis_latency=(Steady(1, 1_000, 200), Steady(10, 1_000, 200),
              burst=10_000, ingest_messages=2_000, idle_clients=(100, 500, 1_000, 5_000))
 QUICK = Scale(redis_latency=(Steady(1, 200, 200), Steady(10, 200, 200), Steady(100, 200, 100)),
               memory_latency=(Steady(10, 200, 200),), burst=10_000, ingest_messages=600,
-              ingest_array_messages=4_000)
+              ingest_arrays=(100,), ingest_array_messages=4_000)
 OPEN_FILES_SPARE = 200  # the files a server and this process hold besides the sockets
 
 
@@ -110,9 +110,10 @@ async def _redis_target(server: JupyterProcess, context: Context,
         context.progress(f"REST ingest, {connections} connections (redis)")
         results.append(await asyncio.to_thread(
             ingest, server, "redis", scale.ingest_messages, connections))
-    context.progress(f"REST ingest, arrays of {scale.ingest_array} (redis)")
-    results.append(await asyncio.to_thread(ingest_arrays, server, scale.ingest_array_messages,
-                                           scale.ingest_array, scale.ingest_connections[-1]))
+    for size in scale.ingest_arrays:
+        context.progress(f"REST ingest, arrays of {size} (redis)")
+        results.append(await asyncio.to_thread(ingest_arrays, server, scale.ingest_array_messages,
+                                               size, scale.ingest_connections[-1]))
     return results
 
 
