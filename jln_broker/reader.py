@@ -10,15 +10,15 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis.asyncio
 
 from .backoff import REFUSED, RETRYABLE, Backoff
 from .integrity import StreamsReset, epoch_of, regressed, stream_facts
-from .model import DEFAULT_LIMITS, Limits
-from .protocol import Cursor, Delivered, decode_entry, entry_id_key
+from .model import DEFAULT_LIMITS, Limits, Notification
+from .protocol import PAYLOAD_FIELD, Cursor, Delivered, decode_entry, entry_id_key
 
 log = logging.getLogger("jln.reader")
 
@@ -60,23 +60,45 @@ class ReaderStats:
             self.on_change(self)
 
 
+KNOWN_LIMIT = 10_000
+"""Notifications a decoder keeps for ``expect`` at most; when full, it forgets them all."""
+_PAYLOAD_KEY = PAYLOAD_FIELD.encode()
+
+
 @dataclass
 class Decoder:
     """Turns raw entries into ``Delivered`` records, skipping (and counting) malformed ones: a
     bad entry must never stop or stall a reader. Expired ones are skipped too unless
     ``keep_expired`` (history keeps them: an expired notification still supersedes older ones
-    with its key)."""
+    with its key).
+
+    A process that reads what it publishes (a Jupyter server taking notifications through its
+    REST ingest) has validated each one already: ``expect`` hands it over, and the entry
+    holding exactly its msgpack bytes is not unpacked and validated again."""
 
     limits: Limits = DEFAULT_LIMITS
     stats: ReaderStats = field(default_factory=ReaderStats)
     keep_expired: bool = False
+    _known: dict[bytes, Notification] = field(default_factory=dict, repr=False)
+
+    def expect(self, notification: Notification) -> None:
+        """``notification`` (validated under this decoder's limits) is about to be written in
+        the publisher's form: take it as it is when read. Its audience is not in the entry,
+        so it is left out here too."""
+        if len(self._known) >= KNOWN_LIMIT:  # written where this reader does not look
+            self._known.clear()
+        self._known[notification.packed] = replace(notification, users=(), groups=())
 
     def decode(self, stream: str, entries: Entries, now_ms: int) -> list[Delivered]:
         out = []
+        known = self._known
         for raw_id, fields in entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else raw_id
             try:
-                notification = decode_entry(fields, self.limits)
+                payload = fields.get(_PAYLOAD_KEY) if len(fields) == 1 else None
+                notification = known.pop(payload, None) if payload else None
+                if notification is None:
+                    notification = decode_entry(fields, self.limits)
             except Exception as err:  # anyone who can XADD can write anything: never stop
                 self.stats.malformed += 1
                 log.warning("skipping malformed entry %s in stream %s: %s", entry_id, stream, err)

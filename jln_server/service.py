@@ -118,6 +118,10 @@ class NotifyService:
             notifications = [self._allowed(raw, current_user, secret, f"[{n}]" if numbered
                                            else "") for n, raw in enumerate(raws)]
             self.limiter.take(requester, len(notifications))
+            read_here = set(self.fanout.streams)
+            for notification in notifications:  # validated once: not again when read back
+                if not read_here.isdisjoint(self.names.targets(notification)):
+                    self.fanout.decoder.expect(notification)
             ids = await self.ingest.publish(notifications, idempotency_key)
         except Exception:
             self.counters.rejected += len(raws)

@@ -122,6 +122,39 @@ async def test_entry_from_the_publisher_is_delivered_whole(redis_url: str) -> No
 
 
 @pytest.mark.asyncio
+async def test_a_notification_the_reader_was_told_of_is_not_validated_again(
+        redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a server publishes and reads back is taken as validated at ingest, and is the
+    very notification decoding its entry would give; anything else is still decoded."""
+    from jln_broker import reader as reader_module
+    from jln_broker.model import validate
+    from jln_broker.protocol import decode_entry
+
+    sent = validate({"message": "Job 42 done", "type": "success", "users": ["ada"],
+                     "groups": ["ml"], "excludeUsers": ["bob"], "data": {"job": 42},
+                     "actions": [{"label": "Open", "link": "https://example.org/42"}],
+                     "source": {"kind": "terminal", "name": "3"}})
+    decoder = Decoder()
+    decoder.expect(sent)
+    async with AsyncPublisher(redis_url) as pub:
+        await pub.publish_many([sent])
+        await pub.publish("someone else's", users=["ada"])
+    client = async_client(redis_url)
+    entries = await client.xrange(C)
+    await client.aclose()
+    fresh = [decode_entry(fields) for _, fields in entries]
+
+    def refused(*args: Any) -> Any:
+        raise ValueError("decoded again")
+
+    monkeypatch.setattr(reader_module, "decode_entry", refused)
+    delivered = decoder.decode(C, entries, int(time.time() * 1000))
+
+    assert [d.notification for d in delivered] == fresh[:1]
+    assert decoder.stats.malformed == 1  # the other entry was decoded (here: refused)
+
+
+@pytest.mark.asyncio
 async def test_reader_starts_at_the_end_and_picks_up_streams_created_later(
         redis_server: RedisServer, redis_url: str) -> None:
     await cli(redis_server, "XADD", A, "*", "message", "old news")
