@@ -81,7 +81,7 @@ def _status_of(err: Exception) -> int:
     return next(code for kind, code in _STATUS.items() if isinstance(err, kind))
 
 
-class _ApiIdentity:
+class ApiIdentity:
     """The server's identity provider, which also knows the owner token (for the methods a
     handler accepts it on), and spares a script's token calls the login cookie; everything else
     is the server's own."""
@@ -131,7 +131,7 @@ class _ApiIdentity:
 
 _TOKEN_PROVIDERS = (IdentityProvider, PasswordIdentityProvider)
 """Providers whose token check is ``IdentityProvider.get_user_token``'s, which
-``_ApiIdentity`` repeats: comparing the request's token (``get_token``) with the server's."""
+``ApiIdentity`` repeats: comparing the request's token (``get_token``) with the server's."""
 _TOKEN_CALLERS: weakref.WeakKeyDictionary[Any, User] = weakref.WeakKeyDictionary()
 
 
@@ -157,7 +157,7 @@ class BaseHandler(APIHandler):
 
     owner_token_methods: frozenset[str] = frozenset()
     """HTTP methods that accept the owner token (``$JLN_SERVER_TOKEN``) as a credential."""
-    _identity: _ApiIdentity | None = None
+    _identity: ApiIdentity | None = None
 
     def initialize(self, service: NotifyService) -> None:
         self.service = service
@@ -165,7 +165,7 @@ class BaseHandler(APIHandler):
     @property
     def identity_provider(self) -> Any:
         if self._identity is None:
-            self._identity = _ApiIdentity(super().identity_provider, self.service.policy,
+            self._identity = ApiIdentity(super().identity_provider, self.service.policy,
                                           self.owner_token_methods)
         return self._identity
 

@@ -26,7 +26,7 @@ from ..heartbeat import Heartbeat
 from ..identity import hub_user
 from ..service import NotifyService
 from ..subscription import Subscription
-from .base import AUTH_RESOURCE, _ApiIdentity
+from .base import AUTH_RESOURCE, ApiIdentity
 
 CLOSE_TOO_SLOW = 4008
 """Close code for a client whose send queue filled up: reconnect later with the cursor."""
@@ -50,14 +50,18 @@ class NotificationSocket(WebSocketMixin, WebSocketHandler, JupyterHandler):
         self._task: asyncio.Task[None] | None = None
         self._since: Cursor | None = None
         self._sub: Subscription | None = None
+        self._identity: ApiIdentity | None = None
 
     @property
     def identity_provider(self) -> Any:
         """The server's, as the REST handlers see it: a client with the server's token in a
         header and no cookies (a script, the benchmarks) is spared the login cookie it never
         sends back, which the handler would hold for the connection's life (~2 KB). A
-        browser's socket, with its cookie, takes the server's way."""
-        return _ApiIdentity(super().identity_provider, self.service.policy, frozenset())
+        browser's socket, with its cookie, takes the server's way. Made once a connection."""
+        if self._identity is None:
+            self._identity = ApiIdentity(super().identity_provider, self.service.policy,
+                                         frozenset())
+        return self._identity
 
     @ws_authenticated
     @authorized
