@@ -282,11 +282,16 @@ def _saturation(wakeup: str, runs: Sequence[Measured]) -> Result:
     one core, at this rate and mix; and how many reads one core serves at the largest N."""
     points = [(m.servers, 100 * m.redis_cpu / m.seconds) for m in runs]
     slope, base = _line(points)
-    at = (100 - base) / slope if slope > 0 else math.inf
     biggest = max(runs, key=lambda m: m.servers)
+    per_core = Figure("reads per core", 1e6 / _per_read_us(biggest), "/s")
+    if slope <= 0:  # within the noise at these sizes (a short run, or reads shared)
+        return Result(SUITE, f"{wakeup}: one Redis core full at", "redis", (per_core,),
+                      {"from": ",".join(str(n) for n, _ in points)},
+                      "Redis's CPU did not grow with the servers at these sizes: no line "
+                      "to extrapolate")
     return Result(SUITE, f"{wakeup}: one Redis core full at", "redis",
-                  (Figure("servers", at, ""), Figure("per server", slope, "% cpu"),
-                   Figure("reads per core", 1e6 / _per_read_us(biggest), "/s")),
+                  (Figure("servers", (100 - base) / slope, ""),
+                   Figure("per server", slope, "% cpu"), per_core),
                   {"from": ",".join(str(n) for n, _ in points)},
                   "extrapolated: a straight line through Redis's CPU at the sizes measured")
 
