@@ -231,11 +231,7 @@ class StreamReader:
             except (*RETRYABLE, *REFUSED) as err:
                 await self._down(err, backoff)
                 continue
-            if _cancel_requested():
-                # redis-py sends through asyncio.wait_for, which on Python 3.11 swallows a
-                # cancel that lands as the send completes; honour it once the read returns
-                # (at most block_ms late), or the task would read forever.
-                raise asyncio.CancelledError
+            _honour_swallowed_cancel()
             batch, cursor = self._consume(reply, cursor)
             self._cursor = cursor
             if batch:
@@ -283,6 +279,7 @@ class StreamReader:
         return batch, cursor
 
     async def _down(self, err: BaseException, backoff: Backoff) -> None:
+        _honour_swallowed_cancel()  # a failed read after a cancel, too: else it retries forever
         if self.stats.connected or backoff.attempts == 0:
             log.warning("lost the broker (%s); reconnecting", err)
         self.stats.down(err)
@@ -300,10 +297,14 @@ def _stream_items(reply: Any) -> list[tuple[Any, Entries]]:
     return [(s, e) for s, e in reply]
 
 
-def _cancel_requested() -> bool:
+def _honour_swallowed_cancel() -> None:
+    """redis-py sends through ``asyncio.wait_for``, which on Python 3.11 swallows a cancel that
+    lands as the send completes: the read goes on and answers (at most block_ms late) or fails.
+    Raise the cancel then, or the task would read (or retry) forever."""
     task = asyncio.current_task()
     cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-    return bool(cancelling and cancelling())
+    if cancelling and cancelling():
+        raise asyncio.CancelledError
 
 
 def _camel(name: str) -> str:

@@ -404,3 +404,44 @@ async def test_reader_works_over_resp3(redis_server: RedisServer, redis_url: str
 
     assert messages(records) == ["flat", "packed"]
     assert follower.reader.cursor == Cursor({A: records[0].entry_id, C: records[1].entry_id})
+
+
+class SwallowingClient:
+    """A real client whose XREAD behaves as redis-py's can on Python 3.11: a cancel landing
+    during the call is swallowed, and the call then fails as a lost connection would, as does
+    every later one (Redis went away meanwhile)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    async def xread(self, *args: Any, **kwargs: Any) -> Any:
+        self.reads += 1
+        if self.reads == 1:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(60)
+        raise ConnectionError("connection lost")
+
+
+@pytest.mark.asyncio
+async def test_a_swallowed_cancel_followed_by_failed_reads_still_stops_the_reader(
+        redis_url: str) -> None:
+    client = async_client(redis_url)
+    swallowing = SwallowingClient(client)
+    reader = StreamReader(swallowing, [A], Cursor({}), block_ms=300)  # type: ignore[arg-type]
+
+    async def consume() -> None:
+        async for _batch in reader.batches():
+            pass
+
+    task = asyncio.create_task(consume())
+    while swallowing.reads == 0:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    await stopped(task, reader.block_ms)
+    assert task.cancelled()
+    assert swallowing.reads == 1  # no retry after the cancel
+    await client.aclose()
