@@ -2,7 +2,8 @@
 
 The audience of an entry is the user of a user stream, or the users whose servers read a
 broadcast or group stream (each server adds its user to ``StreamNames.readers`` of the shared
-streams it reads), less the entry's ``excludeUsers``. Whether one of them read it is in their
+streams it reads), or the users a caller names who knows better (a hub's group members, servers
+started or not), less the entry's ``excludeUsers``. Whether one of them read it is in their
 own ``read`` hash (``docs/protocol.md`` §12). The commands are planned once and their replies
 read once, so the blocking publisher and the asyncio server share the logic.
 """
@@ -10,7 +11,7 @@ read once, so the blocking publisher and the asyncio server share the logic.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ import redis.asyncio
 
 from .errors import NotFound
 from .history.state import UNREAD
+from .model import Notification
 from .protocol import StreamNames, decode_entry, entry_id_key
 
 NOT_FOUND = "is not a notification the streams hold"
@@ -97,14 +99,18 @@ class _Plan:
         pipe.smembers(self.names.readers(self.stream))
         return pipe
 
-    def targets(self, replies: Sequence[Any]) -> list[str]:
+    def targets(self, replies: Sequence[Any], audience: Iterable[str] | None
+                ) -> tuple[Notification, list[str]]:
+        """The notification, and its targets: ``audience`` if given, else who the stream
+        names or its readers registry holds."""
         entries, readers = replies
         if not entries:
             raise NotFound("id", f"{self.notification_id!r} {NOT_FOUND}")
         addressed, _ = self.names.addressed_to(self.stream)
-        users = set(addressed) or {_text(r) for r in readers}
-        excluded = set(decode_entry(entries[0][1]).exclude_users)
-        return sorted(users - excluded)
+        notification = decode_entry(entries[0][1])
+        users = set(addressed or (_text(r) for r in readers)) if audience is None else set(
+            audience)
+        return notification, sorted(users - set(notification.exclude_users))
 
     def second(self, pipe: Any, users: Sequence[str]) -> Any:
         """Queue: each target's read mark for the notification, and where they joined."""
@@ -113,29 +119,33 @@ class _Plan:
             pipe.hget(self.names.inbox(user, "joined"), self.stream)
         return pipe
 
-    def receipts(self, users: Sequence[str], replies: Sequence[Any]) -> Receipts:
-        """The same rule as the inbox's ``InboxState.is_read``."""
+    def receipts(self, notification: Notification, users: Sequence[str],
+                 replies: Sequence[Any]) -> Receipts:
+        """The same rule as the inbox's ``InboxState.is_read``: having joined later never
+        acknowledges."""
         read: list[tuple[str, int | None]] = []
         for user, mark, joined in zip(users, replies[::2], replies[1::2], strict=True):
             if mark is not None:
                 if int(mark) != UNREAD:
                     read.append((user, int(mark)))
-            elif joined is not None and entry_id_key(self.entry_id) <= entry_id_key(
-                    _text(joined)):
+            elif (joined is not None and not notification.require_ack
+                  and entry_id_key(self.entry_id) <= entry_id_key(_text(joined))):
                 read.append((user, None))
         done = {u for u, _ in read}
         return Receipts(self.notification_id, read, [u for u in users if u not in done])
 
 
 async def read_receipts(client: redis.asyncio.Redis, names: StreamNames,
-                        notification_id: str) -> Receipts:
-    """Who has read ``notification_id`` (``<stream>/<entry-id>``); ``NotFound`` if the streams
-    do not hold it."""
+                        notification_id: str, audience: Iterable[str] | None = None
+                        ) -> Receipts:
+    """Who has read ``notification_id`` (``<stream>/<entry-id>``) of ``audience`` (None: the
+    stream's own, see above); ``NotFound`` if the streams do not hold it."""
     plan = _Plan(names, notification_id)
     plan.check()
-    users = plan.targets(await plan.first(client.pipeline(transaction=False)).execute())
+    notification, users = plan.targets(
+        await plan.first(client.pipeline(transaction=False)).execute(), audience)
     marks = await plan.second(client.pipeline(transaction=False), users).execute()
-    return plan.receipts(users, marks)
+    return plan.receipts(notification, users, marks)
 
 
 def read_receipts_sync(client: redis.Redis, names: StreamNames,
@@ -143,9 +153,10 @@ def read_receipts_sync(client: redis.Redis, names: StreamNames,
     """``read_receipts`` for a blocking client."""
     plan = _Plan(names, notification_id)
     plan.check()
-    users = plan.targets(plan.first(client.pipeline(transaction=False)).execute())
+    notification, users = plan.targets(
+        plan.first(client.pipeline(transaction=False)).execute(), None)
     marks = plan.second(client.pipeline(transaction=False), users).execute()
-    return plan.receipts(users, marks)
+    return plan.receipts(notification, users, marks)
 
 
 def _text(value: bytes | str) -> str:

@@ -107,7 +107,8 @@ class InboxState:
         if at is not None:
             return at != UNREAD
         joined = self.joined.get(entry.delivered.stream)
-        return joined is not None and entry.id_key <= joined
+        return (joined is not None and entry.id_key <= joined
+                and not entry.delivered.notification.require_ack)
 
     def is_saved(self, entry: Entry) -> bool:
         return entry.id in self.parts["saved"]
@@ -138,8 +139,9 @@ class InboxState:
                    restart: bool = False) -> None:
         """Record, for each shared stream read for the first time, that this user's history of
         it starts at ``position``: what came before counts as read (a new user is not handed
-        the whole backlog of announcements as unread). ``restart``: the streams started anew,
-        and so does the user's history of them."""
+        the whole backlog of announcements as unread), except what asks for an acknowledgement,
+        which only the user gives (its banner shows until then). ``restart``: the streams
+        started anew, and so does the user's history of them."""
         if not positions:
             return
         pipe = client.pipeline(transaction=True)

@@ -138,6 +138,20 @@ async def test_shared_streams_start_read_where_the_user_joined_but_the_own_strea
 
 
 @pytest.mark.asyncio
+async def test_joining_later_never_acknowledges_what_asks_for_it(
+        open_history: Open, publisher: AsyncPublisher) -> None:
+    await publisher.publish("plain banner", groups=["ml"], pinned=True)
+    await publisher.publish("read the new policy", groups=["ml"], require_ack=True)
+    history = await open_history()  # ada's server starts after both were sent
+
+    page = await history.page(Filters(pinned=True), 10, None)
+
+    assert [(m, history.marks(e.delivered).read) for m, e in zip(
+        messages(history, page.items), page.items, strict=True)] == [
+        ("read the new policy", False), ("plain banner", True)]
+
+
+@pytest.mark.asyncio
 async def test_a_broadcast_read_by_one_user_stays_unread_for_another(
         open_history: Open, publisher: AsyncPublisher) -> None:
     ada, bob = await open_history("ada"), await open_history("bob")

@@ -56,6 +56,31 @@ async def test_a_user_who_joined_after_a_broadcast_counts_as_having_read_it(
 
 
 @pytest.mark.asyncio
+async def test_joining_later_is_no_acknowledgement(
+        broker_url: str, publisher: AsyncPublisher) -> None:
+    [asking] = await publisher.publish("read the new policy", require_ack=True)
+    carol = await reader_of(broker_url, "carol")
+
+    receipts = await read_receipts(carol.client, NAMES, asking)
+
+    assert (receipts.read, receipts.unread) == ([], ["carol"])
+    await carol.client.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_caller_may_name_the_audience_servers_or_not(
+        broker_url: str, publisher: AsyncPublisher) -> None:
+    ada = await reader_of(broker_url, "ada", ("ml",))
+    [notification] = await publisher.publish("ml news", groups=["ml"], exclude_users=["cy"])
+    await ada.client.hset(NAMES.inbox("dan", "read"), notification, 1700000000000)
+
+    receipts = await read_receipts(ada.client, NAMES, notification, ["dan", "eve", "cy"])
+
+    assert (receipts.read, receipts.unread) == ([("dan", 1700000000000)], ["eve"])
+    await ada.client.aclose()
+
+
+@pytest.mark.asyncio
 async def test_a_user_notification_targets_that_user_even_before_their_server_ran(
         broker_url: str, publisher: AsyncPublisher) -> None:
     [notification] = await publisher.publish("your job is done", users=["carol"])
