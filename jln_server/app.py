@@ -30,6 +30,7 @@ from jln_broker.reader import Decoder
 from .escalation import Escalator, Presence, Rules, apprise_sender
 from .fanout import Fanout
 from .handlers import routes
+from .hubgroups import HubGroups
 from .identity import PublishPolicy, find_owner, new_owner_token
 from .ratelimit import RateLimiter
 from .service import NotifyService, Retention
@@ -50,6 +51,7 @@ class JLN(ExtensionApp):
     name = "jln_server"
     load_other_extensions = True
     embedded: EmbeddedStore | None = None
+    hub_groups: HubGroups | None = None
     _freezing: asyncio.Task[None] | None = None
 
     redis_url = Unicode(
@@ -130,6 +132,13 @@ class JLN(ExtensionApp):
     groups = List(
         Unicode(), help="""Groups whose notifications this server also shows, where the
         identity provider supplies none.""").tag(config=True)
+    hub_groups_interval = Float(
+        60.0, help="""Under JupyterHub, seconds between two questions to the hub about the
+        owner's groups (with the server's own $JUPYTERHUB_API_TOKEN, at hub/api/user): a group
+        joined or left on the hub is followed within this long, tab open or not. Without it,
+        the groups come with the owner's requests, whose user model the hub client caches for
+        HubAuth.cache_max_age (five minutes by default). 0 turns the questions off.""").tag(
+        config=True)
     embedded_path = Unicode(
         help="""File the embedded memory:// broker is kept in, so notifications and read state
         outlive a restart (unused with a Redis URL). Default: jln/embedded-broker.msgpack in
@@ -248,6 +257,11 @@ class JLN(ExtensionApp):
         self.escalator = self._escalator(serverapp)
         if self.escalator:
             self.escalator.start()
+        if self.service.owner.under_hub:
+            self.hub_groups = HubGroups.from_environment(
+                os.environ, self.hub_groups_interval, self.service.hub_groups)
+        if self.hub_groups:
+            self.hub_groups.start()
 
     async def _freeze_once_loaded(self) -> None:
         """Freeze what start-up and loading the history made, less what is garbage already."""
@@ -275,6 +289,8 @@ class JLN(ExtensionApp):
             self._freezing.cancel()
         if self.escalator:
             await self.escalator.stop()
+        if self.hub_groups:
+            await self.hub_groups.stop()
         if os.environ.get(SERVER_TOKEN_ENV) == self.service.policy.owner_token:
             for name in (SERVER_URL_ENV, SERVER_ROOT_ENV, SERVER_TOKEN_ENV):
                 os.environ.pop(name, None)

@@ -67,6 +67,8 @@ class NotifyService:
         self.limiter = limiter
         self.poll_interval = poll_interval
         self.counters = Counters()
+        self.groups_from_hub = False
+        """Whether the hub itself has said which groups the owner is in (``hub_groups``)."""
         self._tidying: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -85,10 +87,22 @@ class NotifyService:
         """Under JupyterHub the owner's groups arrive with each of the owner's requests: read
         the configured groups' streams and these, so a group joined or left on the hub is
         followed. Another hub user's request (an admin's, a shared server's guest) carries
-        that user's groups, which are not the owner's to read."""
+        that user's groups, which are not the owner's to read. Once the hub itself has told
+        the server (``hub_groups``), requests are not followed: their models are cached for
+        minutes and would bring back a group the owner has left."""
         groups = hub_user.get("groups")
-        if hub_user.get("name") != self.owner.name or not isinstance(groups, list):
+        if (self.groups_from_hub or hub_user.get("name") != self.owner.name
+                or not isinstance(groups, list)):
             return
+        await self._follow_groups(groups)
+
+    async def hub_groups(self, groups: Sequence[str]) -> None:
+        """The owner's groups as the hub has them now (``HubGroups``), followed from now on."""
+        self.groups_from_hub = True
+        await self._follow_groups(groups)
+
+    async def _follow_groups(self, groups: Sequence[Any]) -> None:
+        """Read the configured groups' streams and these."""
         wanted = tuple(dict.fromkeys(
             [*self.configured_groups, *(g for g in groups if isinstance(g, str) and g)]))
         if wanted != self.owner.groups:

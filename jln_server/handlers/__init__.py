@@ -39,10 +39,12 @@ def routes(service: NotifyService, *, github_webhook_secret: str = "",
            presence: Presence | None = None,
            terminals: Terminals | None = None) -> list[tuple[str, type, dict[str, Any]]]:
     """The route table; jupyter_server puts its ``base_url`` in front. Ids travel URL-encoded
-    (``jln%3Auser%3Aada%2F1700000000000-0``) and tornado decodes them for the handler."""
+    (``jln%3Auser%3Aada%2F1700000000000-0``) and tornado decodes them for the handler. A proxy
+    may decode ``%2F`` on the way (JupyterHub's Python configurable-http-proxy does), so the
+    ``/`` before the entry id is taken as it comes too."""
     deps = {"service": service}
     api = "/jln/api"
-    one = f"{api}/notifications/(?P<notification_id>[^/]+)"
+    one = f"{api}/notifications/(?P<notification_id>[^/]+(?:/[0-9]+-[0-9]+)?)"
     compat = "/jupyterlab-notifications-extension"
     return [
         (f"{api}/ws", NotificationSocket, {**deps, "heartbeat": Heartbeat()}),

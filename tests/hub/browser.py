@@ -9,6 +9,7 @@ tests call it through ``asyncio.to_thread``.
 from __future__ import annotations
 
 import asyncio
+from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import quote
 
@@ -47,9 +48,13 @@ class Browser:
 
     def open_server(self, owner: str) -> None:
         """Open ``owner``'s JupyterLab page as a tab would: the server sends the browser to
-        the hub's OAuth authorize URL, which sends it back with a code, and the server sets
-        its own login cookie and XSRF cookie."""
+        the hub's OAuth authorize URL, which sends it back with a code (after a click on
+        Authorize, for another user's server), and the server sets its own login cookie and
+        XSRF cookie."""
         page = self.session.get(self.server_url(owner) + "lab", timeout=TIMEOUT)
+        if page.status_code == 200 and "/hub/api/oauth2/authorize" in page.url:
+            # Someone else's server (the admin in alice's): the hub asks them to authorize it.
+            page = self.session.post(page.url, data=hidden_inputs(page.text), timeout=TIMEOUT)
         if page.status_code != 200 or not page.url.startswith(self.server_url(owner)):
             raise AssertionError(f"{self.user} could not open {owner}'s server: "
                                  f"{page.status_code} at {page.url}")
@@ -75,3 +80,21 @@ class Browser:
                               headers={"Cookie": self.cookie_header(url)},
                               connect_timeout=FRAME_TIMEOUT, request_timeout=FRAME_TIMEOUT)
         return Client(await asyncio.wait_for(websocket_connect(request), FRAME_TIMEOUT))
+
+
+class _HiddenInputs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "input" and found.get("type") == "hidden" and found.get("name"):
+            self.fields.append((str(found["name"]), found.get("value") or ""))
+
+
+def hidden_inputs(html: str) -> list[tuple[str, str]]:
+    """The hidden fields of a page's form, as its submit button would send them."""
+    parser = _HiddenInputs()
+    parser.feed(html)
+    return parser.fields

@@ -7,7 +7,7 @@ as local processes of the same OS account, with JLN reading the test Redis.
 and starts ``jupyterhub`` with it. ``HubSetup.extra_config`` lines are appended to that file,
 so a test module can add services and roles: the base config leaves ``c.JupyterHub.services``
 and ``c.JupyterHub.load_roles`` as lists to append to, and names the free ports it chose.
-``api()`` calls the hub's REST API as an admin service; ``spawn()`` starts a user's server.
+``api()`` calls the hub's REST API as an admin service; ``spawn()`` starts users' servers.
 ``stop()`` stops the hub, which stops the proxy and the servers; whatever outlives it (all in
 the hub's process group but the proxy, whose pid the proxy's file gives) is killed.
 """
@@ -165,24 +165,33 @@ class HubProcess:
             text = response.read()
         return json.loads(text) if text else None
 
-    def spawn(self, user: str) -> None:
-        """Start ``user``'s server (if it is not running) and wait until the hub says it is
-        ready."""
-        if not self.api("GET", f"users/{user}")["servers"].get("", {}).get("ready"):
+    def spawn(self, *users: str) -> None:
+        """Start these users' servers (those not running), side by side, and wait until the
+        hub says each is ready."""
+        for user in users:
+            if self._server(user).get("ready"):
+                continue
             try:
                 self.api("POST", f"users/{user}/server")
             except urllib.error.HTTPError as err:
                 if err.code != 400:  # 400: already starting
                     raise
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            server = self.api("GET", f"users/{user}")["servers"].get("")
-            if server and server.get("ready"):
-                return
-            if not server or not server.get("pending"):
-                self._failed(f"could not start {user}'s server")
+        waiting = list(users)
+        while waiting:
+            server = self._server(waiting[0])
+            if server.get("ready"):
+                waiting.pop(0)
+                continue
+            if not server.get("pending"):
+                self._failed(f"could not start {waiting[0]}'s server")
+            if time.monotonic() > deadline:
+                self._failed(f"{waiting[0]}'s server was not ready in {START_TIMEOUT:g}s")
             time.sleep(0.2)
-        self._failed(f"{user}'s server was not ready in {START_TIMEOUT:g}s")
+
+    def _server(self, user: str) -> dict[str, Any]:
+        """The hub's model of ``user``'s default server; empty if it has none."""
+        return dict(self.api("GET", f"users/{user}")["servers"].get("", {}))
 
     def stop(self) -> None:
         """Stop the hub (SIGTERM: it stops the servers and the proxy), then kill what is left:
