@@ -5,8 +5,9 @@ as local processes of the same OS account, with JLN reading the test Redis.
 
 ``HubProcess(directory, redis_url, HubSetup(...)).start()`` writes ``jupyterhub_config.py``
 and starts ``jupyterhub`` with it. ``HubSetup.extra_config`` lines are appended to that file,
-so a test module can add services and roles: the base config leaves ``c.JupyterHub.services``
-and ``c.JupyterHub.load_roles`` as lists to append to, and names the free ports it chose.
+so a test module can add services and roles (``c.JupyterHub.services.append(...)``,
+``c.JupyterHub.load_roles.extend(...)``); ``HubSetup.config_file`` runs a deployment's own
+config instead, on this machine's ports and directories.
 ``api()`` calls the hub's REST API as an admin service; ``spawn()`` starts users' servers.
 ``stop()`` stops the hub, which stops the proxy and the servers; whatever outlives it (all in
 the hub's process group but the proxy, whose pid the proxy's file gives) is killed.
@@ -53,6 +54,11 @@ class HubSetup:
     """More environment of every single-user server (``c.Spawner.environment``)."""
     extra_config: tuple[str, ...] = ()
     """Lines appended to ``jupyterhub_config.py``: services, roles, any other setting."""
+    config_file: Path | None = None
+    """A ``jupyterhub_config.py`` to run instead of the people and JLN settings made from the
+    fields above (users, groups, server environment), which must then agree with it; it takes
+    ``$JLN_URL``, ``$HUB_PASSWORD`` and ``$HUB_ADMIN_PASSWORD`` from the environment. This
+    machine's ports and directories replace its own."""
 
 
 class HubProcess:
@@ -85,55 +91,74 @@ class HubProcess:
         return self.directory / "home" / user
 
     def config(self) -> str:
-        """The hub's ``jupyterhub_config.py``."""
+        """The hub's ``jupyterhub_config.py``: ``HubSetup.config_file`` (if any) with this
+        machine's ports and directories in place of its own, else the setup's people and JLN
+        settings; then the admin service and ``extra_config``."""
+        if self.setup.config_file:
+            lines = [f"load_subconfig({str(self.setup.config_file)!r})", *self._machine()]
+        else:
+            lines = [*self._machine(), *self._people()]
+        return "\n".join([
+            "c = get_config()  # noqa",
+            *lines,
+            f"c.JupyterHub.services.append({{'name': {ADMIN_SERVICE!r}, "
+            f"'api_token': {self.api_token!r}}})",
+            f"c.JupyterHub.load_roles.append({{'name': {ADMIN_SERVICE!r}, "
+            "'scopes': ['admin:users', 'admin:servers', 'admin:groups', 'tokens', "
+            f"'access:servers'], 'services': [{ADMIN_SERVICE!r}]}})",
+            *self.setup.extra_config,
+        ]) + "\n"
+
+    def _machine(self) -> list[str]:
+        """Where the hub, its proxy and its servers run here: loopback, free ports, this
+        directory, this Python."""
         proxy = str(Path(sysconfig.get_path("scripts")) / "configurable-http-proxy")
         server_args = ["--ServerApp.allow_root=True"] if os.geteuid() == 0 else []
         server_args += list(self.setup.server_args)
-        environment = {"JLN_URL": self.redis_url, "JLN_SECRET": self.publisher_secret,
-                       "PYTHONUNBUFFERED": "1", **self.setup.server_env}
-        groups = {name: {"users": list(members)} for name, members in self.setup.groups.items()}
-        lines = [
-            "c = get_config()  # noqa",
+        return [
             f"c.JupyterHub.bind_url = {self.url!r}",
             f"c.JupyterHub.hub_bind_url = 'http://127.0.0.1:{self.hub_port}'",
             f"c.JupyterHub.db_url = {'sqlite:///' + str(self.directory / 'hub.sqlite')!r}",
-            f"c.JupyterHub.cookie_secret = bytes.fromhex({secrets.token_hex(32)!r})",
+            f"c.JupyterHub.cookie_secret_file = {str(self.directory / 'cookie_secret')!r}",
             "c.JupyterHub.log_level = 'INFO'",
             f"c.ConfigurableHTTPProxy.command = [{proxy!r}]",
             f"c.ConfigurableHTTPProxy.api_url = 'http://127.0.0.1:{self.proxy_api_port}'",
             f"c.ConfigurableHTTPProxy.auth_token = {secrets.token_hex(32)!r}",
             f"c.ConfigurableHTTPProxy.pid_file = {str(self.proxy_pid_path)!r}",
+            "c.JupyterHub.spawner_class = 'simple'",
+            f"c.SimpleLocalProcessSpawner.home_dir_template = "
+            f"{str(self.directory / 'home' / '{username}')!r}",
+            f"c.Spawner.cmd = [{sys.executable!r}, '-m', 'jupyterhub.singleuser']",
+            f"c.Spawner.args = {server_args!r}",
+            f"c.Spawner.start_timeout = {int(START_TIMEOUT)}",
+            f"c.Spawner.http_timeout = {int(START_TIMEOUT)}",
+            # In the hub's process group, so that one signal reaches whatever outlives it.
+            "c.LocalProcessSpawner.popen_kwargs = {'start_new_session': False}",
+        ]
+
+    def _people(self) -> list[str]:
+        """Who logs in (with which password), the groups, and the servers' JLN settings."""
+        environment = {"JLN_URL": self.redis_url, "JLN_SECRET": self.publisher_secret,
+                       "PYTHONUNBUFFERED": "1", **self.setup.server_env}
+        groups = {name: {"users": list(members)} for name, members in self.setup.groups.items()}
+        return [
             "c.JupyterHub.authenticator_class = 'shared-password'",
             f"c.SharedPasswordAuthenticator.user_password = {self.user_password!r}",
             f"c.SharedPasswordAuthenticator.admin_password = {self.admin_password!r}",
             f"c.Authenticator.allowed_users = {set(self.setup.users)!r}",
             f"c.Authenticator.admin_users = {set(self.setup.admins)!r}",
             f"c.JupyterHub.load_groups = {groups!r}",
-            "c.JupyterHub.spawner_class = 'simple'",
-            f"c.SimpleLocalProcessSpawner.home_dir_template = "
-            f"{str(self.directory / 'home' / '{username}')!r}",
-            f"c.Spawner.cmd = [{sys.executable!r}, '-m', 'jupyterhub.singleuser']",
-            f"c.Spawner.args = {server_args!r}",
             f"c.Spawner.environment = {environment!r}",
-            f"c.Spawner.start_timeout = {int(START_TIMEOUT)}",
-            f"c.Spawner.http_timeout = {int(START_TIMEOUT)}",
-            # In the hub's process group, so that one signal reaches whatever outlives it.
-            "c.LocalProcessSpawner.popen_kwargs = {'start_new_session': False}",
-            f"c.JupyterHub.services = [{{'name': {ADMIN_SERVICE!r}, "
-            f"'api_token': {self.api_token!r}}}]",
-            f"c.JupyterHub.load_roles = [{{'name': {ADMIN_SERVICE!r}, "
-            "'scopes': ['admin:users', 'admin:servers', 'admin:groups', 'tokens', "
-            f"'access:servers'], 'services': [{ADMIN_SERVICE!r}]}}]",
-            *self.setup.extra_config,
         ]
-        return "\n".join(lines) + "\n"
 
     def environment(self) -> dict[str, str]:
         """This process's environment without what would make the hub or its servers take
         another hub's, server's or broker's settings."""
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("JUPYTERHUB_", "JLN_", "JUPYTER_", "JPY_"))}
-        env["PYTHONUNBUFFERED"] = "1"
+        # What a config file (HubSetup.config_file) takes from the environment.
+        env.update(PYTHONUNBUFFERED="1", JLN_URL=self.redis_url, HUB_PASSWORD=self.user_password,
+                   HUB_ADMIN_PASSWORD=self.admin_password)
         return env
 
     def start(self) -> None:
