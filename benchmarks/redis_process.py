@@ -12,11 +12,13 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 _START_ATTEMPTS = 3  # another process may grab the free port between our probe and the start
 
@@ -56,12 +58,29 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-class RedisProcess:
-    """``with RedisProcess() as server: server.url`` gives a private Redis for the block."""
+def probe(port: int, timeout: float = 2.0) -> redis.Redis:
+    """A client of the Redis on ``port`` that tries each command once: redis-py's default
+    retries a refused or closed connection for seconds, which only delays a probe."""
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=timeout,
+                       retry=Retry(NoBackoff(), 0), decode_responses=True)
 
-    def __init__(self, executable: str = "redis-server", startup_timeout: float = 10.0) -> None:
+
+class RedisProcess:
+    """``with RedisProcess() as server: server.url`` gives a private Redis for the block.
+
+    ``args`` are added to the command line; ``config`` is written to a file in the process's
+    directory and named first (a sentinel must have a config file it may rewrite); ``pick_port``
+    chooses the port (a cluster node also needs the port 10,000 above it).
+    """
+
+    def __init__(self, executable: str = "redis-server", startup_timeout: float = 10.0, *,
+                 args: Sequence[str] = (), config: str | None = None,
+                 pick_port: Callable[[], int] = free_port) -> None:
         self.executable = executable
         self.startup_timeout = startup_timeout
+        self.args = list(args)
+        self.config = config
+        self.pick_port = pick_port
         self.port = 0
         self._dir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -81,7 +100,7 @@ class RedisProcess:
         if shutil.which(self.executable) is None:
             raise RuntimeError(f"{self.executable} is not on PATH; install Redis 6.2 or newer")
         self._dir = Path(tempfile.mkdtemp(prefix="jln-bench-redis-"))
-        start_on_a_free_port(self._start, self._kill, self._cleanup)
+        start_on_a_free_port(self._start, self.kill, self._cleanup)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
@@ -89,13 +108,26 @@ class RedisProcess:
         self._shutdown()
         self._cleanup()
 
+    @property
+    def directory(self) -> Path:
+        if self._dir is None:
+            raise RuntimeError("the redis-server has no directory yet")
+        return self._dir
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def _start(self) -> None:
-        assert self._dir is not None
-        self.port = free_port()
+        self.port = self.pick_port()
+        config = []
+        if self.config is not None:
+            (self.directory / "redis.conf").write_text(self.config)
+            config = [str(self.directory / "redis.conf")]
         self._process = subprocess.Popen(
-            [self.executable, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", str(self._dir), "--save", "", "--appendonly", "no",
-             "--logfile", str(self._dir / "redis.log")],
+            [self.executable, *config, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--save", "", "--appendonly", "no",
+             "--logfile", str(self.directory / "redis.log"), *self.args],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         self._wait_until_ready()
@@ -107,8 +139,8 @@ class RedisProcess:
 
     def _answers_ping(self) -> bool:
         try:
-            with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1) as probe:
-                return bool(probe.ping())
+            with probe(self.port, timeout=1) as client:
+                return bool(client.ping())
         except redis.ConnectionError:
             return False
 
@@ -117,16 +149,17 @@ class RedisProcess:
         if self._process is None or self._process.poll() is not None:
             return
         try:
-            with self.client() as client:
+            with probe(self.port, timeout=5) as client:
                 client.shutdown(nosave=True)
         except redis.RedisError:
             pass  # the server closes the connection as it exits
         try:
             self._process.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self._kill()
+            self.kill()
 
-    def _kill(self) -> None:
+    def kill(self) -> None:
+        """SIGKILL: a crash, nothing saved, no goodbye to replicas or clients."""
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait(timeout=5)

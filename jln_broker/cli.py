@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from redis.exceptions import RedisError
 
 from .backoff import Backoff
-from .connection import async_client, kind
+from .connection import async_client, key_prefix, kind
 from .discovery import URL_ENV, default_broker
 from .errors import JLNError, PublishRejected, ValidationError
 from .http import NOTIFICATIONS_PATH, ServerAPI
@@ -198,7 +198,8 @@ def tail(args: argparse.Namespace) -> int:
                                             "authenticates; --user and --group need a Redis URL")
         _tail_http(ServerAPI(url, token), _http_start(args), printer)
     else:
-        streams = StreamNames(args.prefix).audience(args.user, args.groups or ())
+        names = StreamNames(key_prefix(url, args.prefix))
+        streams = names.audience(args.user, args.groups or ())
         asyncio.run(_tail_redis(url, streams, _redis_start(args), printer))
     return EXIT_OK
 

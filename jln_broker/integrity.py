@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio
+import redis
 
+from .connection import AsyncClient
 from .protocol import MAX_SEQ, Cursor, entry_id_key
 
 NOTHING = "0-0"
@@ -31,7 +32,7 @@ class StreamsReset(Exception):
         self.why = why
 
 
-async def ensure_epoch(client: redis.asyncio.Redis, key: str) -> str | None:
+async def ensure_epoch(client: AsyncClient, key: str) -> str | None:
     """The streams' epoch, written first if absent (whoever writes first wins: every server
     of one Redis agrees). None when it is absent and these credentials may not write it (an
     ACL granting it read-only): the streams are then read without an epoch."""
@@ -78,7 +79,7 @@ class StreamFacts:
 ABSENT = StreamFacts(None, NOTHING, NOTHING)
 
 
-async def stream_facts(client: redis.asyncio.Redis, streams: Iterable[str]
+async def stream_facts(client: AsyncClient, streams: Iterable[str]
                        ) -> dict[str, StreamFacts]:
     """The facts of each stream, in one round trip."""
     names = list(streams)

@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import NoScriptError, ReadOnlyError
 
 from .backoff import REFUSED, RETRYABLE, Backoff
-from .connection import async_client, kind, sync_client
+from .connection import (
+    async_client,
+    drop_idle_connections,
+    drop_idle_connections_sync,
+    key_prefix,
+    kind,
+    replica_wait,
+    sync_client,
+)
 from .errors import BrokerRefused, JLNError, ValidationError
 from .model import DEFAULT_LIMITS, Limits, Notification, checked_wire, pack, validate
 from .protocol import StreamNames
@@ -216,7 +224,10 @@ class _Options:
             url, token = default_broker(None, token, publishing=True)
         self.url = url
         self.kind = kind(url)
-        self.names = StreamNames(prefix)
+        self.names = StreamNames(prefix if self.kind == "http" else key_prefix(url, prefix))
+        self.replicas = None if self.kind == "http" else replica_wait(url)
+        """With ``?wait_replicas=N`` in the URL: ids are handed back only once N replicas
+        have the write (``replication``)."""
         self.maxlen = maxlen
         self.limits = limits
         self.retry_for = retry_for
@@ -280,12 +291,22 @@ class Publisher(_Options):
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
-                return batch.ids(self._script(keys=keys, args=args))
+                return batch.ids(self._call(keys, args))
             except (*RETRYABLE, *REFUSED) as err:
                 delay = _retry_delay(err, backoff, keys)
                 if isinstance(err, ReadOnlyError):
-                    self._redis.connection_pool.disconnect(inuse_connections=False)
+                    drop_idle_connections_sync(self._redis)
                 time.sleep(delay)
+
+    def _call(self, keys: list[str], args: list[Any]) -> Any:
+        """The publish script's answer, once the replicas asked for have the write."""
+        assert self._script is not None and self._redis is not None
+        if self.replicas is None:
+            return self._script(keys=keys, args=args)
+        pipe = self._redis.pipeline(transaction=False)  # WAIT counts this connection's writes
+        self._script(keys=keys, args=args, client=pipe)
+        self.replicas.queue(pipe)
+        return _raised(self.replicas.confirmed(pipe.execute(raise_on_error=False))[0])
 
     def wait_read(self, ids: Sequence[str], timeout: float) -> dict[str, Receipts]:
         """Each id's receipts, once every target of every id has read it or ``timeout``
@@ -350,11 +371,17 @@ class AsyncPublisher(_Options):
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
-                return batch.ids(await self._script(keys=keys, args=args))
+                if self.replicas is None:
+                    answer = await self._script(keys=keys, args=args)
+                else:
+                    answer = _raised((await self._evalsha_all([(keys, args)]))[0])
+                return batch.ids(answer)
+            except NoScriptError:
+                backoff.next_delay(NoScriptError())  # loaded now: again at once
             except (*RETRYABLE, *REFUSED) as err:
                 delay = _retry_delay(err, backoff, keys)
                 if isinstance(err, ReadOnlyError):
-                    await self._redis.connection_pool.disconnect(inuse_connections=False)
+                    await drop_idle_connections(self._redis)
                 await asyncio.sleep(delay)
 
     async def publish_each(self, requests: Sequence[tuple[Sequence[Notification], str | None]]
@@ -395,7 +422,7 @@ class AsyncPublisher(_Options):
                     answers[n] = err
                 del calls[n]
             if any(isinstance(r, ReadOnlyError) for r in replies):
-                await self._redis.connection_pool.disconnect(inuse_connections=False)
+                await drop_idle_connections(self._redis)
             if calls and delays:
                 await asyncio.sleep(min(delays))
         return answers
@@ -408,8 +435,12 @@ class AsyncPublisher(_Options):
         pipe = self._redis.pipeline(transaction=False)
         for keys, args in calls:
             pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+        if self.replicas:
+            self.replicas.queue(pipe)  # after every write: WAIT counts this connection's
         try:
             replies: list[Any] = await pipe.execute(raise_on_error=False)
+            if self.replicas:
+                replies = self.replicas.confirmed(replies)
             if any(isinstance(r, NoScriptError) for r in replies):
                 await self._redis.script_load(PUBLISH_LUA)
         except RETRYABLE as err:
@@ -455,6 +486,13 @@ def request_keys(key: str | None, count: int) -> list[str]:
     if len(key) + len(f"/{count - 1}") > 200:
         key = hashlib.sha256(key.encode()).hexdigest()
     return [f"{key}/{n}" for n in range(count)]
+
+
+def _raised(reply: Any) -> Any:
+    """A pipelined reply, or the error it is raised."""
+    if isinstance(reply, BaseException):
+        raise reply
+    return reply
 
 
 def _retry_delay(err: BaseException, backoff: Backoff, keys: Sequence[str]) -> float:

@@ -13,9 +13,8 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import redis.asyncio
-
 from .backoff import REFUSED, RETRYABLE, Backoff
+from .connection import AsyncClient
 from .integrity import StreamsReset, epoch_of, regressed, stream_facts
 from .model import DEFAULT_LIMITS, Limits, Notification
 from .protocol import PAYLOAD_FIELD, Cursor, Delivered, decode_entry, entry_id_key
@@ -110,7 +109,7 @@ class Decoder:
         return out
 
 
-async def current_cursor(client: redis.asyncio.Redis, streams: Sequence[str]) -> Cursor:
+async def current_cursor(client: AsyncClient, streams: Sequence[str]) -> Cursor:
     """A cursor at the newest entry of each stream (``0-0`` for one that does not exist yet),
     so "new only" is an exact position rather than ``$``, which would lose entries between
     two reads."""
@@ -131,7 +130,7 @@ class Page:
     more: bool
 
 
-async def read_range(client: redis.asyncio.Redis, decoder: Decoder, since: Cursor, until: Cursor,
+async def read_range(client: AsyncClient, decoder: Decoder, since: Cursor, until: Cursor,
                      *, count: int = 500) -> Page:
     """The oldest ``count`` entries after ``since`` and up to ``until``, across ``until``'s
     streams: what a reconnecting client or a poll missed. Page through with ``Page.cursor``
@@ -178,7 +177,7 @@ class StreamReader:
     raises ``StreamsReset`` rather than wait, silently, for ids that will not come.
     """
 
-    def __init__(self, client: redis.asyncio.Redis, streams: Sequence[str],
+    def __init__(self, client: AsyncClient, streams: Sequence[str],
                  cursor: Cursor | None = None, *, decoder: Decoder | None = None,
                  block_ms: int = 5000, count: int = 500,
                  epoch: tuple[str, str] | None = None, check_every: float = 2.0) -> None:

@@ -15,9 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import redis
-import redis.asyncio
-
+from .connection import AsyncClient, SyncClient
 from .errors import NotFound
 from .history.state import UNREAD
 from .model import Notification
@@ -135,7 +133,7 @@ class _Plan:
         return Receipts(self.notification_id, read, [u for u in users if u not in done])
 
 
-async def read_receipts(client: redis.asyncio.Redis, names: StreamNames,
+async def read_receipts(client: AsyncClient, names: StreamNames,
                         notification_id: str, audience: Iterable[str] | None = None
                         ) -> Receipts:
     """Who has read ``notification_id`` (``<stream>/<entry-id>``) of ``audience`` (None: the
@@ -148,7 +146,7 @@ async def read_receipts(client: redis.asyncio.Redis, names: StreamNames,
     return plan.receipts(notification, users, marks)
 
 
-def read_receipts_sync(client: redis.Redis, names: StreamNames,
+def read_receipts_sync(client: SyncClient, names: StreamNames,
                        notification_id: str) -> Receipts:
     """``read_receipts`` for a blocking client."""
     plan = _Plan(names, notification_id)

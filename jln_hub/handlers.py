@@ -128,8 +128,9 @@ class ApiHandler(BaseHandler):
             who = self.refused and f"{self.refused.get('kind', 'user')} " \
                                    f"{self.refused.get('name')!r}"
             raise Failure(403, f"{who} is neither a hub admin nor granted {ANNOUNCE_SCOPE}"
-                          if who else "not authenticated: log in on the hub, or send a hub "
-                                      "token in Authorization")
+                          if who else "not authenticated: log in on the hub (and send its "
+                                      "XSRF token in X-XSRFToken), or send a hub token in "
+                                      "Authorization")
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         err = kwargs.get("exc_info", (None, None))[1]

@@ -73,11 +73,13 @@ class HubAPI:
         while offset is not None:
             answer = await self._get("users", {"include_stopped_servers": "1",
                                                "offset": str(offset), "limit": str(PAGE)})
-            for model in answer.get("items", ()):
-                user = HubUser.from_model(model)
-                found[user.name] = user
-            following = (answer.get("_pagination") or {}).get("next")
-            offset = int(following["offset"]) if following else None
+            try:
+                found.update((u.name, u) for u in map(HubUser.from_model, answer["items"]))
+                following = answer["_pagination"]["next"]
+                offset = int(following["offset"]) if following else None
+            except (KeyError, TypeError, ValueError):
+                raise HubRefused(f"the hub's answer to GET users is not a page of users: "
+                                 f"{answer!r:.200}") from None
         return found
 
     async def user_exists(self, name: str) -> bool:
@@ -107,7 +109,11 @@ class HubAPI:
         except OSError as err:
             raise HubUnavailable(f"the hub's API at {self.api_url} is unreachable: "
                                  f"{err}") from None
-        return json.loads(response.body)
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            raise HubRefused(f"the hub answered GET {path} with something not JSON: "
+                             f"{response.body[:200]!r}") from None
 
 
 def _ms(iso: Any) -> int | None:

@@ -17,7 +17,7 @@ from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Int, List, TraitError, Unicode, default, validate
 
-from jln_broker.connection import async_client, kind, redact
+from jln_broker.connection import async_client, key_prefix, kind, redact
 from jln_broker.discovery import SERVER_ROOT_ENV, SERVER_TOKEN_ENV, SERVER_URL_ENV
 from jln_broker.embedded import EmbeddedStore
 from jln_broker.errors import ValidationError
@@ -55,12 +55,19 @@ class JLN(ExtensionApp):
     _freezing: asyncio.Task[None] | None = None
 
     redis_url = Unicode(
-        help="""Broker URL: redis://, rediss:// or unix:// for a Redis server, or memory:// for
-        the embedded in-process broker (single server, kept in JLN.embedded_path).
+        help="""Broker URL: redis://, rediss:// or unix:// for a Redis server;
+        redis+sentinel://host:26379[,host:26379...]/<service>[/<db>] for the master Redis
+        Sentinel names (followed across failovers; ?sentinel_password= if the sentinels ask
+        for one); redis+cluster://host:port[,host:port...] for a Redis Cluster; or memory://
+        for the embedded in-process broker (single server, kept in JLN.embedded_path).
+        On redis://, rediss:// and redis+sentinel://, ?wait_replicas=N[&wait_timeout=MS]
+        makes each publish wait until N replicas have it (Redis WAIT), so that a failover
+        cannot lose a notification the ingest acknowledged.
         Defaults to the JLN_URL environment variable, else memory://.""",
     ).tag(config=True)
-    prefix = Unicode("jln", help="Prefix of the Redis stream keys (jln:broadcast, ...).").tag(
-        config=True)
+    prefix = Unicode("jln", help="""Prefix of the Redis stream keys (jln:broadcast, ...). On
+        a Redis Cluster it is made a hash tag ({jln}:broadcast, ...) unless it holds one, so
+        that one XREAD reads all of a server's streams.""").tag(config=True)
     max_stream_length = Int(
         10_000, help="Streams are trimmed to about this many entries (XADD MAXLEN ~).").tag(
         config=True)
@@ -193,7 +200,7 @@ class JLN(ExtensionApp):
         _log_like(self.log)
         self.embedded = self._load_embedded()  # before any client reads the broker
         owner = find_owner(self.user, self.groups)
-        names = StreamNames(self.prefix)
+        names = StreamNames(key_prefix(self.redis_url, self.prefix))
         limits = Limits(max_message_chars=self.max_message_chars)
         history = History(async_client(self.redis_url, socket_timeout=BLOCK_MS / 1000 + 10),
                           names, owner.name, Decoder(limits, keep_expired=True))

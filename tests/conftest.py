@@ -1,4 +1,5 @@
-"""Fixtures for real processes: a private ``redis-server`` on a free port, and embedded brokers.
+"""Fixtures for real processes: a private ``redis-server`` on a free port, a Redis Sentinel
+group and a Redis Cluster (``benchmarks.redis_topology``), and embedded brokers.
 
 Never the shared Redis on 6379: every test that needs Redis gets ``redis_url``, a freshly
 flushed database on a server this session started and stops.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.redis_topology import ClusterGroup, SentinelGroup
 from jln_broker import connection
 
 START_TIMEOUT = 10.0
@@ -154,3 +156,20 @@ def memory_url() -> Iterator[str]:
 def broker_url(request: pytest.FixtureRequest) -> str:
     """Each test that takes it runs against the real redis-server and the embedded broker."""
     return str(request.getfixturevalue(f"{request.param}_url"))
+
+
+@pytest.fixture
+def sentinel_group() -> Iterator[SentinelGroup]:
+    """A master, two replicas and three sentinels watching them as service ``jln`` (a master
+    killed is replaced within seconds, and one replica is left to confirm writes), all on free
+    ports in temporary directories; stopped after the test."""
+    with SentinelGroup() as group:
+        yield group
+
+
+@pytest.fixture
+def redis_cluster() -> Iterator[ClusterGroup]:
+    """A Redis Cluster of three masters on free ports, every slot assigned; stopped after the
+    test."""
+    with ClusterGroup() as cluster:
+        yield cluster

@@ -14,9 +14,8 @@ import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-import redis.asyncio
-
 from ..backoff import REFUSED, RETRYABLE, Backoff
+from ..connection import AsyncClient
 from ..errors import Conflict
 from ..integrity import ensure_epoch, stream_facts
 from ..protocol import Cursor, Delivered, StreamNames, entry_id_key
@@ -66,7 +65,7 @@ class Resume:
 class History:
     """The owner's streams and inbox state, loaded from Redis and kept up to date."""
 
-    def __init__(self, client: redis.asyncio.Redis, names: StreamNames, user: str,
+    def __init__(self, client: AsyncClient, names: StreamNames, user: str,
                  decoder: Decoder) -> None:
         self.client = client
         self.names = names

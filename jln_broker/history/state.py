@@ -13,8 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
-import redis.asyncio
-
+from ..connection import AsyncClient
 from ..model import Notification
 from ..protocol import StreamNames, entry_id_key
 from .timeline import Entry
@@ -116,7 +115,7 @@ class InboxState:
     def is_dismissed(self, entry: Entry) -> bool:
         return entry.id in self.parts["dismissed"]
 
-    async def load(self, client: redis.asyncio.Redis) -> None:
+    async def load(self, client: AsyncClient) -> None:
         pipe = client.pipeline(transaction=True)
         pipe.get(self.version_key)
         for part in PARTS:
@@ -129,13 +128,13 @@ class InboxState:
         self.joined = {_text(k): entry_id_key(_text(v)) for k, v in joined.items()}
         self._reloaded()
 
-    async def refresh(self, client: redis.asyncio.Redis) -> None:
+    async def refresh(self, client: AsyncClient) -> None:
         """Reload if another server of this user changed the state since."""
         version = await client.get(self.version_key)
         if int(version or 0) != self._version:
             await self.load(client)
 
-    async def join(self, client: redis.asyncio.Redis, positions: dict[str, str], *,
+    async def join(self, client: AsyncClient, positions: dict[str, str], *,
                    restart: bool = False) -> None:
         """Record, for each shared stream read for the first time, that this user's history of
         it starts at ``position``: what came before counts as read (a new user is not handed
@@ -155,7 +154,7 @@ class InboxState:
         self.joined = {_text(k): entry_id_key(_text(v)) for k, v in joined.items()}
         self._reloaded()
 
-    async def apply(self, client: redis.asyncio.Redis, entries: Iterable[Entry], change: Change,
+    async def apply(self, client: AsyncClient, entries: Iterable[Entry], change: Change,
                     now: int, *, named: bool = True) -> list[str]:
         """Write ``change`` for ``entries`` (``named`` by id, or all some filters admit), as
         each takes it (``Change.taken_by``); return the ids whose state really changed.
@@ -185,7 +184,7 @@ class InboxState:
         self._version = version
         return changed
 
-    async def forget(self, client: redis.asyncio.Redis, gone: Iterable[str]) -> None:
+    async def forget(self, client: AsyncClient, gone: Iterable[str]) -> None:
         """Drop the state of notifications the streams no longer hold (retention)."""
         ids = set(gone)
         doomed = {part: [i for i in marks if i in ids] for part, marks in self.parts.items()}
