@@ -15,8 +15,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, cast
 
-import redis.asyncio
-
+from jln_broker.connection import AsyncClient
 from jln_broker.errors import Conflict, NotFound, ValidationError
 from jln_broker.model import DEFAULT_LIMITS, Notification, validate
 from jln_broker.protocol import StreamNames
@@ -152,7 +151,7 @@ class NoticeBook:
     id to its JSON) and ``<prefix>:announcements:sent`` (the ids by time sent). Only the newest
     ``keep`` are kept."""
 
-    def __init__(self, client: redis.asyncio.Redis, names: StreamNames, keep: int) -> None:
+    def __init__(self, client: AsyncClient, names: StreamNames, keep: int) -> None:
         self.client = client
         self.records = f"{names.prefix}:announcements"
         self.sent = f"{names.prefix}:announcements:sent"

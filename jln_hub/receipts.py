@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import redis.asyncio
-
+from jln_broker.connection import AsyncClient
 from jln_broker.protocol import StreamNames
 from jln_broker.receipts import read_receipts
 
@@ -54,7 +53,7 @@ def targets(notice: Notice, names: StreamNames, users: Mapping[str, HubUser]
     return found
 
 
-async def receipts(client: redis.asyncio.Redis, names: StreamNames, notice: Notice,
+async def receipts(client: AsyncClient, names: StreamNames, notice: Notice,
                    users: Mapping[str, HubUser]) -> list[Receipt]:
     """One receipt per target user, sorted by name; a user reached on several streams (two of
     the notice's groups) has read it if they read it on any."""

@@ -9,8 +9,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-import redis.asyncio
-
+from jln_broker.connection import AsyncClient
 from jln_broker.errors import Conflict, ValidationError
 from jln_broker.protocol import StreamNames
 from jln_broker.publisher import AsyncPublisher
@@ -28,7 +27,7 @@ class Announcements:
     """Notices sent through ``publisher``, recorded in ``book``, their audience checked with
     ``hub``."""
 
-    def __init__(self, publisher: AsyncPublisher, client: redis.asyncio.Redis, hub: HubAPI,
+    def __init__(self, publisher: AsyncPublisher, client: AsyncClient, hub: HubAPI,
                  *, origin: str, keep: int) -> None:
         self.publisher = publisher
         self.client = client
