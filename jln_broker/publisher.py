@@ -45,6 +45,7 @@ from .receipts import ReadWait, Receipts, read_receipts, read_receipts_sync
 from .refusals import refusal, worth_retrying
 
 if TYPE_CHECKING:
+    from .embedded_publish import EmbeddedPublish
     from .http import HttpTransport
 
 NotificationLike = Notification | Mapping[str, Any]
@@ -234,6 +235,16 @@ class _Options:
         self.token = token
         self.secret = secret
         self._http = self._http_transport()
+        self._embedded = self._embedded_publish()
+
+    def _embedded_publish(self) -> EmbeddedPublish | None:
+        """For the embedded broker (memory://): the publish script's work done in this process
+        without Lua (``embedded_publish``); else None (Redis runs the script)."""
+        if self.kind != "memory":
+            return None
+        from .embedded_publish import EmbeddedPublish  # fakeredis only when needed
+
+        return EmbeddedPublish(self.url)
 
     def _http_transport(self) -> HttpTransport | None:
         """Through a Jupyter server's REST ingest, for an http(s) URL; else None (Redis)."""
@@ -300,6 +311,8 @@ class Publisher(_Options):
 
     def _call(self, keys: list[str], args: list[Any]) -> Any:
         """The publish script's answer, once the replicas asked for have the write."""
+        if self._embedded:
+            return self._embedded(keys, args)
         assert self._script is not None and self._redis is not None
         if self.replicas is None:
             return self._script(keys=keys, args=args)
@@ -325,6 +338,8 @@ class Publisher(_Options):
         return read_receipts_sync(self._redis, self.names, notification_id)
 
     def close(self) -> None:
+        if self._embedded:
+            self._embedded.close()
         if self._redis:
             self._redis.close()
 
@@ -371,7 +386,9 @@ class AsyncPublisher(_Options):
         backoff = Backoff(give_up_after=self.retry_for)
         while True:
             try:
-                if self.replicas is None:
+                if self._embedded:
+                    answer = self._embedded(keys, args)
+                elif self.replicas is None:
                     answer = await self._script(keys=keys, args=args)
                 else:
                     answer = _raised((await self._evalsha_all([(keys, args)]))[0])
@@ -430,7 +447,9 @@ class AsyncPublisher(_Options):
     async def _evalsha_all(self, calls: Sequence[tuple[list[str], list[Any]]]) -> list[Any]:
         """The publish script once per call, pipelined (no MULTI: each call is atomic on its
         own); each reply, or the error answering it. A script Redis does not know (restarted,
-        flushed) is loaded for the next try."""
+        flushed) is loaded for the next try. The embedded broker answers them at once."""
+        if self._embedded:
+            return self._embedded.answers(calls)
         assert self._redis is not None and self._script is not None
         pipe = self._redis.pipeline(transaction=False)
         for keys, args in calls:
@@ -464,6 +483,8 @@ class AsyncPublisher(_Options):
         return await read_receipts(self._redis, self.names, notification_id)
 
     async def close(self) -> None:
+        if self._embedded:
+            self._embedded.close()
         if self._redis:
             await self._redis.aclose()
 
