@@ -10,8 +10,10 @@ whole call: no other client, in any thread, sees the broker between the checks a
 A call is as atomic as the script is in Redis, and answers the same: a used idempotency key
 answers the first call's ids and writes nothing; a target key that is not a stream refuses the
 call, naming the key, before anything is written; each entry is added with ``MAXLEN ~``; the
-answer is kept under the key for as long as the script would keep it. The embedded broker has
-no ACL users, so there is no ACL to ask.
+answer is kept under the key for as long as the script would keep it. Two things are left out:
+the ACL (the embedded broker has no users), and a key of the publisher's own for a call without
+the caller's (it is there to make a retry after a lost reply safe, and a call made in this
+process has no reply to lose: ``_Batch.own_key``).
 
 Of fakeredis this leans on more than its clients: a connection's socket, its
 ``_name_to_func`` and ``_run_command`` (the path a script's ``redis.call`` takes), the server's
@@ -49,13 +51,14 @@ class EmbeddedPublish:
 
     def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> bytes:
         """The script's answer: the JSON of each notification's ids, this call's or the first
-        call's under the same idempotency key. A target key of another type raises
-        ``ResponseError`` (``WRONGTYPE <key> holds a <type> ...``) and writes nothing."""
+        call's under the same idempotency key (none if ``keys[0]`` is empty). A target key of
+        another type raises ``ResponseError`` (``WRONGTYPE <key> holds a <type> ...``) and
+        writes nothing."""
         idempotency, streams = keys[0].encode(), [key.encode() for key in keys[1:]]
         ttl, maxlen, entries = str(args[0]).encode(), str(args[1]).encode(), args[2:]
         with self._server.lock:
             self._socket._db.time = time.time()
-            done: bytes | None = self._run("get", idempotency)
+            done: bytes | None = self._run("get", idempotency) if idempotency else None
             if done is not None:
                 return done
             for name, stream in zip(keys[1:], streams, strict=True):
@@ -68,7 +71,8 @@ class EmbeddedPublish:
                     for n in map(int, str(targets).split(","))]
                    for payload, targets in zip(entries[::2], entries[1::2], strict=True)]
             answer = json.dumps(ids, ensure_ascii=False, separators=(",", ":")).encode()
-            self._run("set", idempotency, answer, b"PX", ttl)
+            if idempotency:
+                self._run("set", idempotency, answer, b"PX", ttl)
         return answer
 
     def answers(self, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:

@@ -168,10 +168,14 @@ class _Batch:
     entries: Sequence[bytes | str]
     """Per notification: its msgpack payload, then its streams' numbers in the script's KEYS
     (``"2"``, ``"2,3"``)."""
+    own_key: bool = True
+    """Whether a call without the caller's key gets one of the publisher's own. That key only
+    makes a retry after a lost reply safe; the embedded broker answers in this process, with no
+    reply to lose, so there a call without a key has none (``""``)."""
 
     @classmethod
     def planned(cls, items: Iterable[NotificationLike], names: StreamNames, maxlen: int,
-                limits: Limits) -> _Batch:
+                limits: Limits, own_key: bool = True) -> _Batch:
         """Check each one (a Notification already was) and pack it, once; a mapping goes
         straight to its payload, no Notification made. A problem names its place:
         ``[3].type``."""
@@ -193,17 +197,20 @@ class _Batch:
                     str(streams.setdefault(s, len(streams) + 2))
                     for s in names.targets_of(users, groups))
             entries += (payload, plan)
-        return cls(names, maxlen, list(streams), entries)
+        return cls(names, maxlen, list(streams), entries, own_key)
 
     def script_call(self, idempotency_key: str | None, retry_for: float
                     ) -> tuple[list[str], list[Any]]:
         """(keys, args): the caller's key kept 24 h, else a key of our own kept while we may
-        still retry."""
-        if idempotency_key is None:
-            key, ttl = f"auto:{uuid.uuid4().hex}", int((retry_for + 60) * 1000)
+        still retry (or none, ``own_key``)."""
+        if idempotency_key is not None:
+            key, ttl = self.names.idempotency(idempotency_key), IDEMPOTENCY_TTL_MS
+        elif self.own_key:
+            key = self.names.idempotency(f"auto:{uuid.uuid4().hex}")
+            ttl = int((retry_for + 60) * 1000)
         else:
-            key, ttl = idempotency_key, IDEMPOTENCY_TTL_MS
-        return [self.names.idempotency(key), *self.streams], [ttl, self.maxlen, *self.entries]
+            key, ttl = "", 0
+        return [key, *self.streams], [ttl, self.maxlen, *self.entries]
 
     def ids(self, answer: bytes | str) -> list[list[str]]:
         """The script's answer: this call's ids, or the first call's with the same key."""
@@ -257,7 +264,8 @@ class _Options:
                              ancestry_for(self.url))
 
     def batch(self, notifications: Iterable[NotificationLike]) -> _Batch:
-        return _Batch.planned(notifications, self.names, self.maxlen, self.limits)
+        return _Batch.planned(notifications, self.names, self.maxlen, self.limits,
+                              own_key=self._embedded is None)
 
     def _requests(self, notifications: Iterable[NotificationLike], idempotency_key: str | None
                  ) -> list[tuple[Notification, str]]:

@@ -383,8 +383,8 @@ async def test_async_a_bad_idempotency_key_is_refused_naming_the_field(memory_ur
 
 
 def test_running_the_same_call_again_after_a_lost_reply_writes_nothing_twice(
-        broker_url: str) -> None:
-    with Publisher(broker_url) as pub:
+        redis_url: str) -> None:
+    with Publisher(redis_url) as pub:
         batch = pub.batch([{"message": "once", "users": ["ada"]}])
         keys, args = batch.script_call(None, pub.retry_for)
         assert pub._script is not None
@@ -392,7 +392,7 @@ def test_running_the_same_call_again_after_a_lost_reply_writes_nothing_twice(
         retried = batch.ids(pub._script(keys=keys, args=args))
 
     assert retried == first
-    assert len(ids_on(broker_url, "jln:user:ada")) == 1
+    assert len(ids_on(redis_url, "jln:user:ada")) == 1
 
 
 class ReplyLosingProxy:
