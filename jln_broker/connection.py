@@ -7,7 +7,7 @@ embedded broker, an in-process fakeredis server shared by every client of this p
 names it, so the Jupyter server's reader and its REST ingest see the same streams without any
 Redis installed; ``http(s)://`` is a Jupyter server's REST ingest (``kind`` says which).
 
-Sentinel and Cluster URLs name several hosts, comma-separated (``docs/protocol.md`` §13)::
+Sentinel and Cluster URLs name several hosts, comma-separated (``docs/protocol.md`` §9)::
 
     redis+sentinel://[user:password@]host[:26379][,host[:26379]...]/<service>[/<db>]
         [?sentinel_username=&sentinel_password=&wait_replicas=&wait_timeout=]
