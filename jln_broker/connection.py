@@ -49,6 +49,9 @@ CLUSTER_PORT = 6379
 _WAIT_PARAMS = ("wait_replicas", "wait_timeout")
 _SENTINEL_PARAMS = ("sentinel_username", "sentinel_password", *_WAIT_PARAMS)
 _HASH_TAG = re.compile(r"\{[^}]+\}")  # what Redis Cluster hashes instead of the whole key
+CLUSTER_REDIS_PY = (8, 2)
+"""The redis-py a cluster URL needs: before 8.2 its asyncio cluster pipelines refuse EVALSHA (a
+server's pipelined ingest) and fail on some replies inside MULTI (the inbox state)."""
 
 AsyncClient = redis.asyncio.Redis | redis.asyncio.RedisCluster
 """What ``async_client`` makes: every command JLN sends means the same on both."""
@@ -191,11 +194,13 @@ def drop_idle_connections_sync(client: SyncClient) -> None:
 
 
 class _AsyncSentinelMaster(redis.asyncio.Redis):
-    """The master's client; closing it closes the connections to the sentinels too."""
+    """The master's client; closing it closes the connections to the sentinels too (one by
+    one: redis-py's ``Sentinel.aclose`` is recent)."""
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
         await super().aclose(close_connection_pool)
-        await self.connection_pool.sentinel_manager.aclose()  # type: ignore[attr-defined]
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            await sentinel.aclose()
 
 
 class _SentinelMaster(redis.Redis):
@@ -203,7 +208,8 @@ class _SentinelMaster(redis.Redis):
 
     def close(self) -> None:
         super().close()
-        self.connection_pool.sentinel_manager.close()  # type: ignore[attr-defined]
+        for sentinel in self.connection_pool.sentinel_manager.sentinels:  # type: ignore[attr-defined]
+            sentinel.close()
 
 
 @dataclass(frozen=True)
@@ -235,6 +241,7 @@ class _Hosts:
         if scheme == SENTINEL:
             service, db = _sentinel_path(path, url)
         else:
+            _check_cluster_client()
             service, db = "", _cluster_db(path, url)
         username, _, password = userinfo.partition(":")
         return cls(hosts, unquote(username) or None, unquote(password) or None, service, db,
@@ -278,6 +285,14 @@ def _sentinel_path(path: list[str], url: str) -> tuple[str, int]:
                                      f"(/<service>/<db>), not {'/'.join(path[1:])!r} in "
                                      f"{redact(url)!r}")
     return service, int(db or 0)
+
+
+def _check_cluster_client() -> None:
+    version = tuple(int(part) for part in re.findall(r"[0-9]+", redis.__version__)[:2])
+    if version < CLUSTER_REDIS_PY:
+        wanted = ".".join(map(str, CLUSTER_REDIS_PY))
+        raise ValidationError("url", f"redis+cluster:// needs redis-py {wanted} or newer, not "
+                                     f"{redis.__version__} (pip install 'redis>={wanted}')")
 
 
 def _cluster_db(path: list[str], url: str) -> int:

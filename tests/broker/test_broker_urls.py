@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redis
 import redis.asyncio
 from traitlets import TraitError
 
@@ -102,3 +103,11 @@ async def test_on_a_cluster_the_prefix_becomes_a_hash_tag_unless_it_holds_one() 
     assert key_prefix("redis://h:6379/0", "jln") == "jln"
     async with AsyncPublisher("redis+cluster://h:7000") as publisher:
         assert publisher.names.broadcast == "{jln}:broadcast"
+
+
+def test_a_cluster_url_asks_for_a_redis_py_that_handles_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(redis, "__version__", "8.1.0")
+    with pytest.raises(ValidationError, match=r"needs redis-py 8.2 or newer, not 8.1.0"):
+        kind("redis+cluster://h:7000")
+    assert kind("redis+sentinel://h/jln") == "redis"
