@@ -184,8 +184,9 @@ class Fanout:
     async def _halt(self, tasks: Sequence[asyncio.Task[None]]) -> None:
         for task in tasks:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            # wait(), not await: awaiting it and suppressing its CancelledError would also
+            # swallow a cancel of the caller (a follow() being stopped) arriving meanwhile.
+            await asyncio.wait([task])
 
     async def _run(self) -> None:
         """Pump batches to subscribers; should the pump ever fail, say so and carry on from the
