@@ -1,11 +1,13 @@
 """Publishing: ``Publisher`` (blocking) and ``AsyncPublisher`` (asyncio), both made from a URL.
 
-Against Redis (``redis://``, ``rediss://``, ``unix://``, ``memory://``) a batch is one Lua
-script: it checks that every target key is a stream (or absent) and that the ACL lets this user
-write it before writing anything, then adds every entry, in one round trip; all or nothing.
+Against Redis (``redis://``, ``rediss://``, ``unix://``) a batch is one Lua script: it checks
+that every target key is a stream (or absent) and that the ACL lets this user write it before
+writing anything, then adds every entry, in one round trip; all or nothing.
 Each call carries an idempotency key, the caller's (kept 24 h) or one of its own (kept while it
 may retry): a key already used answers the first call's ids and writes nothing, so a retry
-after a lost reply never writes twice.
+after a lost reply never writes twice. The embedded broker (``memory://``) does the script's
+work in this process without Lua (``embedded_publish``), and a call there has no reply to lose,
+so no key of its own.
 Against a Jupyter server (``http(s)://``) each notification is a POST to its ingest endpoint
 with an ``Idempotency-Key`` (the caller's, else a random one). Connection failures are retried
 with backoff for ``retry_for`` seconds, then raise ``BrokerUnavailable``; so is a read-only
