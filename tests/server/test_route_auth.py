@@ -96,9 +96,16 @@ def jln_routes(router: Router) -> Iterator[Route]:
 def sample_path(matcher: PathMatches) -> str:
     """The rule's path with each group replaced by ``SAMPLE`` (``PathMatches.reverse`` cannot:
     the test server's base URL holds a ``%``)."""
-    sample = quote(SAMPLE, safe="")
-    path = re.sub(r"\((?:\?P<\w+>)?[^()]*\)", lambda _: sample,
-                  matcher.regex.pattern.removesuffix("$"))
+    pattern = matcher.regex.pattern.removesuffix("$")
+    path, depth = "", 0
+    for char in pattern:  # each outermost group (groups may nest) becomes the sample
+        if char == "(":
+            depth += 1
+            path += quote(SAMPLE, safe="") if depth == 1 else ""
+        elif char == ")":
+            depth -= 1
+        elif depth == 0:
+            path += char
     path = re.sub(r"\\(.)", r"\1", path)
     assert matcher.regex.fullmatch(path), (path, matcher.regex.pattern)
     return path
