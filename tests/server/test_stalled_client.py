@@ -44,7 +44,9 @@ PADDING = "x" * 3500
 BASELINE_ROUND = 7 * RATE
 """About as long as a stalled round lasts until its client is cut off."""
 STALL_ROUND_MAX = 30 * RATE
-PAIRS = 7
+PAIRS = 11
+"""Pairs of rounds: one round's p99 moves by +-20 % with the machine alone (its top 1 % is
+~140 samples), so the median of the pairs' ratios needs this many to read a 10 % bound."""
 MIB = 1024 * 1024
 
 
