@@ -338,7 +338,10 @@ def test_desktop_notification_when_hidden_asked_on_a_click_and_opening_the_item(
 
     page.keyboard.press("Control+Shift+C")
     page.keyboard.type("Desktop Notifications When JupyterLab Is Hidden")
-    page.keyboard.press("Enter")
+    # On once the setting is saved: a round trip to the server, slow on a loaded machine.
+    with page.expect_response(lambda r: "/lab/api/settings/" in r.url
+                              and r.request.method == "PUT", timeout=30_000):
+        page.keyboard.press("Enter")
     page.wait_for_function("window.__os.asked === 1")
 
     set_hidden(page, True)
