@@ -3,6 +3,7 @@ up) and the reader (retry forever)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,17 @@ RETRYABLE: tuple[type[BaseException], ...] = (RedisConnectionError, RedisTimeout
 REFUSED: tuple[type[BaseException], ...] = (ResponseError,)
 """Redis is there but answers with an error: a reader logs it and retries, since fixing Redis
 (a mistyped key, an ACL) must be enough to resume."""
+
+
+def honour_swallowed_cancel() -> None:
+    """redis-py sends through ``asyncio.wait_for``, which on Python 3.11 swallows a cancel that
+    lands as the send completes: the call goes on and answers (a read, at most block_ms late)
+    or fails. A loop that retries or sleeps after such a call must raise the cancel then, or it
+    would go on forever (a task left running holds up the event loop's close)."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    if cancelling and cancelling():
+        raise asyncio.CancelledError
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .backoff import REFUSED, RETRYABLE, Backoff
+from .backoff import REFUSED, RETRYABLE, Backoff, honour_swallowed_cancel
 from .connection import AsyncClient
 from .integrity import StreamsReset, epoch_of, regressed, stream_facts
 from .model import DEFAULT_LIMITS, Limits, Notification
@@ -230,7 +230,7 @@ class StreamReader:
             except (*RETRYABLE, *REFUSED) as err:
                 await self._down(err, backoff)
                 continue
-            _honour_swallowed_cancel()
+            honour_swallowed_cancel()
             batch, cursor = self._consume(reply, cursor)
             self._cursor = cursor
             if batch:
@@ -278,7 +278,7 @@ class StreamReader:
         return batch, cursor
 
     async def _down(self, err: BaseException, backoff: Backoff) -> None:
-        _honour_swallowed_cancel()  # a failed read after a cancel, too: else it retries forever
+        honour_swallowed_cancel()  # a failed read after a cancel, too: else it retries forever
         if self.stats.connected or backoff.attempts == 0:
             log.warning("lost the broker (%s); reconnecting", err)
         self.stats.down(err)
@@ -294,16 +294,6 @@ def _stream_items(reply: Any) -> list[tuple[Any, Entries]]:
     if isinstance(reply, dict):
         return [(s, e[0] if e and isinstance(e[0], list) else e) for s, e in reply.items()]
     return [(s, e) for s, e in reply]
-
-
-def _honour_swallowed_cancel() -> None:
-    """redis-py sends through ``asyncio.wait_for``, which on Python 3.11 swallows a cancel that
-    lands as the send completes: the read goes on and answers (at most block_ms late) or fails.
-    Raise the cancel then, or the task would read (or retry) forever."""
-    task = asyncio.current_task()
-    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
-    if cancelling and cancelling():
-        raise asyncio.CancelledError
 
 
 def _camel(name: str) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from jln_broker.backoff import REFUSED, RETRYABLE
+from jln_broker.backoff import REFUSED, RETRYABLE, honour_swallowed_cancel
 from jln_broker.connection import redact
 from jln_broker.errors import FieldError, TooLarge
 from jln_broker.history import NO_FILTERS, Change, Filters, StateChange
@@ -79,6 +79,7 @@ class NotifyService:
     async def stop(self) -> None:
         if self._tidying:
             self._tidying.cancel()
+            await asyncio.wait([self._tidying], timeout=5)  # a sweep under way ends first
         await self.fanout.stop()
         await self.ingest.close()
         await self.publisher.close()
@@ -181,6 +182,7 @@ class NotifyService:
                              self.retention.max_length)
             except (*RETRYABLE, *REFUSED) as err:
                 log.warning("retention sweep failed (%s); trying again later", err)
+            honour_swallowed_cancel()  # a stop during the sweep must not sleep for an hour
             await asyncio.sleep(self.retention.interval)
 
     async def status(self) -> dict[str, Any]:
